@@ -1,0 +1,35 @@
+"""Fixtures for the data loader tests: the real official files, and one prepared `full` variant."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.data import prepare
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _shared_data_root() -> Path:
+    return Path(os.environ.get("HARNESS_DATA_DIR") or REPO.parent / "shared" / "data")
+
+
+@pytest.fixture(scope="session")
+def shared_root() -> Path:
+    """The real data root; skipped locally when absent, but a failure in CI where it must be provided."""
+    root = _shared_data_root()
+    if not (root / "e2e" / "official").is_dir():
+        message = f"E2E data not found under {root}; set HARNESS_DATA_DIR to a folder holding e2e/official/."
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return root
+
+
+@pytest.fixture(scope="session")
+def e2e_full(shared_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """The `full` variant prepared once per session: (folder, manifest)."""
+    out = tmp_path_factory.mktemp("e2e-full")
+    return out, prepare("e2e", {}, shared_root, out)
