@@ -1,0 +1,202 @@
+"""Decoding: batched beam search and greedy search over any method.
+
+The search is our own rather than `model.generate()`: generate() assumes every cached key belongs to an
+input token, which a learned prefix breaks (the original Prefix-Tuning repo had to patch transformers for
+it, PrefixTuning#37, and PEFT keeps re-fixing it across Cache refactors). The beam search reproduces
+transformers' algorithm step for step (top-2K continuations, finished hypotheses scored by
+sum-logprob / generated_length ** length_penalty, the same early-stop heuristic); a test checks that
+on a bare backbone it returns exactly what `generate(num_beams=K)` returns.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+from transformers import PreTrainedTokenizerBase
+
+from harness.methods import Method
+
+NEG = -1.0e9  # the "impossible" score transformers uses; kept identical so ties break the same way
+
+
+@lru_cache(maxsize=4)
+def _newline_ids(tokenizer: PreTrainedTokenizerBase) -> tuple[int, ...]:
+    # The paper bans GPT-2's "\n" and "\n\n" tokens; in general: every token whose text has a newline.
+    return tuple(i for i in range(len(tokenizer)) if "\n" in tokenizer.decode([i]))
+
+
+def prompt_ids(tokenizer: PreTrainedTokenizerBase, source: str) -> list[int]:
+    """The conditioning context: source tokens then a separator token (BOS, or EOS where BOS is absent)."""
+    sep = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    return tokenizer(source, add_special_tokens=False).input_ids + [sep]
+
+
+def _left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, width - len(row):] = torch.tensor(row)
+        mask[i, width - len(row):] = 1
+    return ids, mask
+
+
+class _Stepper:
+    """Holds the cache, mask and positions of a running batch and advances them one token at a time."""
+
+    def __init__(self, method: Method, ids: torch.Tensor, mask: torch.Tensor) -> None:
+        self.method = method
+        inputs = method.model_inputs(ids, mask)
+        out = method.backbone(**inputs, use_cache=True)
+        self.cache = out.past_key_values
+        self.mask = inputs["attention_mask"]
+        self.next_pos = inputs["position_ids"][:, -1] + 1
+        self.logits = out.logits[:, -1, :]
+
+    def step(self, tokens: torch.Tensor, reorder: torch.Tensor | None = None) -> torch.Tensor:
+        if reorder is not None:
+            self.cache.reorder_cache(reorder)
+        self.mask = torch.cat([self.mask, self.mask.new_ones(self.mask.shape[0], 1)], dim=-1)
+        out = self.method.backbone(
+            input_ids=tokens[:, None], attention_mask=self.mask, position_ids=self.next_pos[:, None],
+            past_key_values=self.cache, use_cache=True,
+        )
+        self.cache = out.past_key_values
+        self.next_pos = self.next_pos + 1
+        return out.logits[:, -1, :]
+
+
+def _processed_log_probs(logits: torch.Tensor, step: int, eos_id: int, banned: torch.Tensor,
+                         min_new_tokens: int) -> torch.Tensor:
+    # As transformers: log-softmax first, then the processors set forbidden entries to -inf.
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    if banned.numel():
+        log_probs[:, banned] = -float("inf")
+    if step < min_new_tokens:
+        log_probs[:, eos_id] = -float("inf")
+    return log_probs
+
+
+def _gather(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """t[b, idx[b, j], ...] for each batch row b."""
+    view = idx.view(*idx.shape, *([1] * (t.dim() - 2))).expand(*idx.shape, *t.shape[2:])
+    return torch.gather(t, 1, view)
+
+
+@torch.no_grad()
+def beam_search(method: Method, ids: torch.Tensor, mask: torch.Tensor, *, num_beams: int, max_new_tokens: int,
+                min_new_tokens: int, eos_id: int, banned: torch.Tensor, length_penalty: float = 1.0) -> list[list[int]]:
+    """Best beam per input (new tokens only, final EOS dropped). Semantics of transformers' beam search
+    with early_stopping=False."""
+    b, k = ids.shape[0], num_beams
+    stepper = _Stepper(method, ids.repeat_interleave(k, 0), mask.repeat_interleave(k, 0))
+    dev = ids.device
+    run_seqs = torch.full((b, k, max_new_tokens), eos_id, dtype=torch.long, device=dev)
+    run_scores = torch.zeros((b, k), device=dev)
+    run_scores[:, 1:] = NEG  # all beams start identical: expand only the first one
+    fin_seqs, fin_scores = run_seqs.clone(), torch.full((b, k), NEG, device=dev)
+    fin_len = torch.zeros((b, k), dtype=torch.long, device=dev)
+    is_fin = torch.zeros((b, k), dtype=torch.bool, device=dev)
+    improvable = torch.ones((b, 1), dtype=torch.bool, device=dev)
+    top_k_mask = torch.arange(2 * k, device=dev) < k
+    logits = stepper.logits
+    for t in range(max_new_tokens):
+        log_probs = _processed_log_probs(logits, t, eos_id, banned, min_new_tokens)
+        vocab = log_probs.shape[-1]
+        acc = (log_probs.view(b, k, vocab) + run_scores[:, :, None]).view(b, k * vocab)
+        top_vals, top_idx = torch.topk(acc, 2 * k)
+        src_beam, tokens = top_idx // vocab, top_idx % vocab
+        cand = _gather(run_seqs, src_beam)
+        cand[:, :, t] = tokens
+        hits = (tokens == eos_id) | (t + 1 >= max_new_tokens)
+        # Next running beams: the best K candidates that did not just finish.
+        run_vals = top_vals + hits.float() * NEG
+        keep = torch.topk(run_vals, k).indices
+        run_seqs, run_scores, run_src = _gather(cand, keep), _gather(run_vals, keep), _gather(src_beam, keep)
+        # Finished hypotheses: only among the top K candidates, scored with the length penalty.
+        done = hits & top_k_mask
+        scored = top_vals / ((t + 1) ** length_penalty)
+        scored = scored + (~improvable).float() * NEG + (~done).float() * NEG
+        merged = torch.cat([fin_scores, scored], 1)
+        best = torch.topk(merged, k).indices
+        fin_seqs = _gather(torch.cat([fin_seqs, cand], 1), best)
+        fin_scores = _gather(merged, best)
+        fin_len = _gather(torch.cat([fin_len, torch.full_like(hits, t + 1, dtype=torch.long)], 1), best)
+        is_fin = _gather(torch.cat([is_fin, done], 1), best)
+        # Stop when no running beam can beat the worst finished one (transformers' heuristic).
+        best_running = run_scores[:, :1] / ((t + 1) ** length_penalty)
+        worst_fin = torch.where(is_fin, fin_scores.min(1, keepdim=True).values, torch.full_like(fin_scores, NEG))
+        improvable = improvable & (best_running > worst_fin).any(-1, keepdim=True)
+        if not improvable.any() or bool(hits.all()):
+            break
+        flat_src = (run_src + torch.arange(b, device=dev)[:, None] * k).view(-1)
+        logits = stepper.step(run_seqs[:, :, t].reshape(-1), reorder=flat_src)
+    out = []
+    for i in range(b):
+        seq = fin_seqs[i, 0, : fin_len[i, 0]].tolist()
+        out.append(seq[:-1] if seq and seq[-1] == eos_id else seq)
+    return out
+
+
+@torch.no_grad()
+def greedy_search(method: Method, ids: torch.Tensor, mask: torch.Tensor, *, max_new_tokens: int,
+                  min_new_tokens: int, eos_id: int, banned: torch.Tensor) -> list[list[int]]:
+    stepper = _Stepper(method, ids, mask)
+    logits, outs = stepper.logits, [[] for _ in range(ids.shape[0])]
+    finished = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
+    for t in range(max_new_tokens):
+        tokens = _processed_log_probs(logits, t, eos_id, banned, min_new_tokens).argmax(-1)
+        tokens = torch.where(finished, torch.full_like(tokens, eos_id), tokens)
+        for i, tok in enumerate(tokens.tolist()):
+            if not finished[i] and tok != eos_id:
+                outs[i].append(tok)
+        finished |= tokens == eos_id
+        if finished.all():
+            break
+        logits = stepper.step(tokens)
+    return outs
+
+
+def decode(method: Method, tokenizer: PreTrainedTokenizerBase, sources: list[str], cfg: dict,
+           progress: bool = False) -> list[str]:
+    """Generate one output line per source with the `decode:` settings of a cell."""
+    method.eval()
+    device = next(method.backbone.parameters()).device
+    eos_id = tokenizer.eos_token_id
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id
+    banned = torch.tensor(_newline_ids(tokenizer) if cfg.get("ban_newline", True) else (), dtype=torch.long)
+    outputs: list[str] = []
+    batches = range(0, len(sources), cfg["batch_size"])
+    for start in tqdm(batches, desc="decode", disable=not progress):
+        ids, mask = _left_pad([prompt_ids(tokenizer, s) for s in sources[start:start + cfg["batch_size"]]], pad_id)
+        common = dict(max_new_tokens=cfg["max_new_tokens"], min_new_tokens=cfg["min_new_tokens"], eos_id=eos_id,
+                      banned=banned.to(device))
+        if cfg["strategy"] == "beam":
+            seqs = beam_search(method, ids.to(device), mask.to(device), num_beams=cfg["num_beams"], **common)
+        else:
+            seqs = greedy_search(method, ids.to(device), mask.to(device), **common)
+        # One line per input, whatever the model emits: newlines would break line alignment with the refs.
+        outputs.extend(" ".join(tokenizer.decode(s, skip_special_tokens=True).split()) for s in seqs)
+    return outputs
+
+
+def generate_cell(cell, data_dir: Path, cell_dir: Path) -> Path:
+    """Decode the test set of a trained cell into `generations.txt` (one line per test input, in order)."""
+    from harness.io import atomic_write_text, read_jsonl
+    from harness.methods import build_method
+    from harness.models import load_backbone
+    from harness.train import STATE_DIR, pick_device
+
+    device = pick_device()
+    model, tokenizer = load_backbone(cell.model_spec)
+    method = build_method(cell.method_spec, model)
+    method.load_export_from(cell_dir / STATE_DIR)
+    method.to(device)
+    sources = [row["source"] for row in read_jsonl(data_dir / "test.jsonl")]
+    lines = decode(method, tokenizer, sources, cell.decode, progress=True)
+    out = cell_dir / "generations.txt"
+    atomic_write_text(out, "".join(line + "\n" for line in lines))
+    return out

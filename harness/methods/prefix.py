@@ -1,0 +1,82 @@
+"""Prefix-tuning (Li & Liang 2021), as the original GPT-2 code builds it.
+
+P trainable vectors are reparameterised by an MLP, Embedding(P, d) -> Linear(d, mid) -> Tanh ->
+Linear(mid, L * 2 * d_kv), and become per-layer keys and values that every input token attends to. The
+backbone stays frozen. After training only the projected prefix (P x L x 2 x d_kv values) is kept for
+inference; the MLP is a training device, stored only in resume checkpoints.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import DynamicCache, PreTrainedModel
+
+from harness.methods.base import HParam, Method
+
+
+def kv_shape(config) -> tuple[int, int, int]:
+    """(layers, key/value heads, head size). Grouped-query models share K/V heads: use their count."""
+    heads = config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    return config.num_hidden_layers, kv_heads, head_dim
+
+
+class PrefixTuning(Method):
+    name = "prefix"
+    hparams = {
+        "length": HParam(5, "number of prefix vectors P (paper: 5 for E2E/WebNLG, 10 DART, 100 XSUM)",
+                         lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
+        "mid_dim": HParam(512, "hidden width of the reparameterisation MLP (paper: 512 table-to-text, 800 XSUM)",
+                          lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
+    }
+
+    def __init__(self, backbone: PreTrainedModel, **hparams) -> None:
+        super().__init__(backbone, **hparams)
+        for param in self.backbone.parameters():
+            param.requires_grad_(False)
+        config = backbone.config
+        self.layers, self.kv_heads, self.head_dim = kv_shape(config)
+        length, mid = self.hp["length"], self.hp["mid_dim"]
+        dtype = next(backbone.parameters()).dtype
+        self.wte = nn.Embedding(length, config.hidden_size, dtype=dtype)
+        self.control_trans = nn.Sequential(
+            nn.Linear(config.hidden_size, mid, dtype=dtype),
+            nn.Tanh(),
+            nn.Linear(mid, self.layers * 2 * self.kv_heads * self.head_dim, dtype=dtype),
+        )
+        self.register_buffer("prefix_ids", torch.arange(length), persistent=False)
+        # Set by load_export: a fixed projected prefix replaces the MLP at inference.
+        self.exported: torch.Tensor | None = None
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [*self.wte.parameters(), *self.control_trans.parameters()]
+
+    def prefix_length(self) -> int:
+        return self.hp["length"]
+
+    def projected(self) -> torch.Tensor:
+        """The prefix as [2L, kv_heads, P, head_dim]: per layer a key block then a value block."""
+        if self.exported is not None:
+            return self.exported
+        flat = self.control_trans(self.wte(self.prefix_ids))  # [P, L*2*kv*hd]
+        p = flat.shape[0]
+        return flat.view(p, 2 * self.layers, self.kv_heads, self.head_dim).permute(1, 2, 0, 3)
+
+    def past_key_values(self, batch_size: int) -> DynamicCache:
+        kv = self.projected().unsqueeze(1).expand(-1, batch_size, -1, -1, -1)  # [2L, B, kv, P, hd]
+        # A DynamicCache (not legacy tuples: removed in transformers >= 4.56) pre-filled layer by layer.
+        pairs = [(kv[2 * i], kv[2 * i + 1]) for i in range(self.layers)]
+        return DynamicCache(ddp_cache_data=pairs, config=self.backbone.config)
+
+    def export_state(self) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            return {"prefix": self.projected().detach().clone()}
+
+    def load_export(self, state: dict[str, torch.Tensor]) -> None:
+        prefix = state["prefix"]
+        expected = (2 * self.layers, self.kv_heads, self.hp["length"], self.head_dim)
+        if tuple(prefix.shape) != expected:
+            raise ValueError(f"exported prefix has shape {tuple(prefix.shape)}, this backbone needs {expected}")
+        self.exported = prefix.to(next(self.backbone.parameters()).dtype)
