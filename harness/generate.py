@@ -39,8 +39,8 @@ def _left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.T
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, row in enumerate(rows):
-        ids[i, width - len(row):] = torch.tensor(row)
-        mask[i, width - len(row):] = 1
+        ids[i, width - len(row) :] = torch.tensor(row)
+        mask[i, width - len(row) :] = 1
     return ids, mask
 
 
@@ -61,16 +61,20 @@ class _Stepper:
             self.cache.reorder_cache(reorder)
         self.mask = torch.cat([self.mask, self.mask.new_ones(self.mask.shape[0], 1)], dim=-1)
         out = self.method.backbone(
-            input_ids=tokens[:, None], attention_mask=self.mask, position_ids=self.next_pos[:, None],
-            past_key_values=self.cache, use_cache=True,
+            input_ids=tokens[:, None],
+            attention_mask=self.mask,
+            position_ids=self.next_pos[:, None],
+            past_key_values=self.cache,
+            use_cache=True,
         )
         self.cache = out.past_key_values
         self.next_pos = self.next_pos + 1
         return out.logits[:, -1, :]
 
 
-def _processed_log_probs(logits: torch.Tensor, step: int, eos_id: int, banned: torch.Tensor,
-                         min_new_tokens: int) -> torch.Tensor:
+def _processed_log_probs(
+    logits: torch.Tensor, step: int, eos_id: int, banned: torch.Tensor, min_new_tokens: int
+) -> torch.Tensor:
     # As transformers: log-softmax first, then the processors set forbidden entries to -inf.
     log_probs = torch.log_softmax(logits.float(), dim=-1)
     if banned.numel():
@@ -87,8 +91,18 @@ def _gather(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def beam_search(method: Method, ids: torch.Tensor, mask: torch.Tensor, *, num_beams: int, max_new_tokens: int,
-                min_new_tokens: int, eos_id: int, banned: torch.Tensor, length_penalty: float = 1.0) -> list[list[int]]:
+def beam_search(
+    method: Method,
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    num_beams: int,
+    max_new_tokens: int,
+    min_new_tokens: int,
+    eos_id: int,
+    banned: torch.Tensor,
+    length_penalty: float = 1.0,
+) -> list[list[int]]:
     """Best beam per input (new tokens only, final EOS dropped). Semantics of transformers' beam search
     with early_stopping=False."""
     b, k = ids.shape[0], num_beams
@@ -128,7 +142,9 @@ def beam_search(method: Method, ids: torch.Tensor, mask: torch.Tensor, *, num_be
         is_fin = _gather(torch.cat([is_fin, done], 1), best)
         # Stop when no running beam can beat the worst finished one (transformers' heuristic).
         best_running = run_scores[:, :1] / ((t + 1) ** length_penalty)
-        worst_fin = torch.where(is_fin, fin_scores.min(1, keepdim=True).values, torch.full_like(fin_scores, NEG))
+        worst_fin = torch.where(
+            is_fin, fin_scores.min(1, keepdim=True).values, torch.full_like(fin_scores, NEG)
+        )
         improvable = improvable & (best_running > worst_fin).any(-1, keepdim=True)
         if not improvable.any() or bool(hits.all()):
             break
@@ -142,8 +158,16 @@ def beam_search(method: Method, ids: torch.Tensor, mask: torch.Tensor, *, num_be
 
 
 @torch.no_grad()
-def greedy_search(method: Method, ids: torch.Tensor, mask: torch.Tensor, *, max_new_tokens: int,
-                  min_new_tokens: int, eos_id: int, banned: torch.Tensor) -> list[list[int]]:
+def greedy_search(
+    method: Method,
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    max_new_tokens: int,
+    min_new_tokens: int,
+    eos_id: int,
+    banned: torch.Tensor,
+) -> list[list[int]]:
     stepper = _Stepper(method, ids, mask)
     logits, outs = stepper.logits, [[] for _ in range(ids.shape[0])]
     finished = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
@@ -160,8 +184,9 @@ def greedy_search(method: Method, ids: torch.Tensor, mask: torch.Tensor, *, max_
     return outs
 
 
-def decode(method: Method, tokenizer: PreTrainedTokenizerBase, sources: list[str], cfg: dict,
-           progress: bool = False) -> list[str]:
+def decode(
+    method: Method, tokenizer: PreTrainedTokenizerBase, sources: list[str], cfg: dict, progress: bool = False
+) -> list[str]:
     """Generate one output line per source with the `decode:` settings of a cell."""
     method.eval()
     device = next(method.backbone.parameters()).device
@@ -171,9 +196,15 @@ def decode(method: Method, tokenizer: PreTrainedTokenizerBase, sources: list[str
     outputs: list[str] = []
     batches = range(0, len(sources), cfg["batch_size"])
     for start in tqdm(batches, desc="decode", disable=not progress):
-        ids, mask = _left_pad([prompt_ids(tokenizer, s) for s in sources[start:start + cfg["batch_size"]]], pad_id)
-        common = dict(max_new_tokens=cfg["max_new_tokens"], min_new_tokens=cfg["min_new_tokens"], eos_id=eos_id,
-                      banned=banned.to(device))
+        ids, mask = _left_pad(
+            [prompt_ids(tokenizer, s) for s in sources[start : start + cfg["batch_size"]]], pad_id
+        )
+        common = dict(
+            max_new_tokens=cfg["max_new_tokens"],
+            min_new_tokens=cfg["min_new_tokens"],
+            eos_id=eos_id,
+            banned=banned.to(device),
+        )
         if cfg["strategy"] == "beam":
             seqs = beam_search(method, ids.to(device), mask.to(device), num_beams=cfg["num_beams"], **common)
         else:

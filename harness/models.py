@@ -35,8 +35,12 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 TINY_CONFIGS = {
     "gpt2": dict(n_embd=32, n_layer=2, n_head=4, n_positions=256),
     "llama": dict(
-        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=256,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
     ),
 }
 
@@ -46,7 +50,9 @@ def model_cache_dir() -> Path:
     return Path(os.environ.get("HARNESS_MODEL_CACHE", Path.home() / ".cache" / "harness" / "models"))
 
 
-def load_backbone(spec: dict, dtype: torch.dtype = torch.float32) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def load_backbone(
+    spec: dict, dtype: torch.dtype = torch.float32
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load ``(model, tokenizer)`` for a config ``models:`` entry."""
     source = spec["source"]
     if source.startswith("packaged:"):
@@ -85,9 +91,17 @@ def _tiny(kind: str, seed: int, dtype: torch.dtype) -> tuple[PreTrainedModel, Pr
     if kind not in TINY_CONFIGS:
         raise ModelError(f"unknown tiny model {kind!r}; choose one of: {', '.join(TINY_CONFIGS)}")
     tokenizer = AutoTokenizer.from_pretrained(export_smollm2())
-    ids = dict(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-               pad_token_id=tokenizer.pad_token_id)
-    config = GPT2Config(**TINY_CONFIGS[kind], **ids) if kind == "gpt2" else LlamaConfig(**TINY_CONFIGS[kind], **ids)
+    ids = dict(
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    config = (
+        GPT2Config(**TINY_CONFIGS[kind], **ids)
+        if kind == "gpt2"
+        else LlamaConfig(**TINY_CONFIGS[kind], **ids)
+    )
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
@@ -109,7 +123,9 @@ def export_smollm2() -> Path:
     gguf_dir = spec.submodule_search_locations[0]
     tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=SMOLLM2_GGUF)
     loaded = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
-    config = AutoConfig.for_model(**{k: v for k, v in loaded.config.to_dict().items() if k != "quantization_config"})
+    config = AutoConfig.for_model(
+        **{k: v for k, v in loaded.config.to_dict().items() if k != "quantization_config"}
+    )
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(loaded.state_dict())
     target.parent.mkdir(parents=True, exist_ok=True)

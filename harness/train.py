@@ -11,11 +11,11 @@ import json
 import math
 import random
 import shutil
-from dataclasses import asdict
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
 import torch
 from tqdm import tqdm
@@ -35,8 +35,9 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def encode_example(tokenizer: PreTrainedTokenizerBase, source: str, target: str, max_length: int
-                   ) -> tuple[list[int], list[int]]:
+def encode_example(
+    tokenizer: PreTrainedTokenizerBase, source: str, target: str, max_length: int
+) -> tuple[list[int], list[int]]:
     """Token ids and labels for `source <sep> target <eos>`; the loss covers the target and EOS only."""
     context = prompt_ids(tokenizer, source)
     answer = tokenizer(" " + target.strip(), add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
@@ -64,8 +65,9 @@ def batch_loss(method: Method, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Mean cross-entropy over target tokens (next-token prediction, labels shifted by one)."""
     logits = method(batch["input_ids"], batch["attention_mask"]).logits[:, :-1]
     labels = batch["labels"][:, 1:]
-    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1),
-                                             ignore_index=-100)
+    return torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100
+    )
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -82,14 +84,20 @@ def _save_checkpoint(path: Path, method: Method, optimizer, scheduler, step: int
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    torch.save({
-        "trainable": method.trainable_state(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "step": step,
-        "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
-    }, tmp / "checkpoint.pt")
+    torch.save(
+        {
+            "trainable": method.trainable_state(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "step": step,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "python": random.getstate(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            },
+        },
+        tmp / "checkpoint.pt",
+    )
     shutil.rmtree(path, ignore_errors=True)
     tmp.replace(path)
 
@@ -113,7 +121,9 @@ def _truncate_log(log_path: Path, step: int) -> None:
         log_path.write_text("".join(line + "\n" for line in kept))
 
 
-def train_cell(cell, data_dir: Path, cell_dir: Path, on_step: Callable[[int, float], None] | None = None) -> dict:
+def train_cell(
+    cell, data_dir: Path, cell_dir: Path, on_step: Callable[[int, float], None] | None = None
+) -> dict:
     """Train one cell; write its trainable state, a JSONL log and provenance into `cell_dir`."""
     cfg = cell.train
     state_dir = cell_dir / STATE_DIR
@@ -130,14 +140,18 @@ def train_cell(cell, data_dir: Path, cell_dir: Path, on_step: Callable[[int, flo
     method = build_method(cell.method_spec, model).to(device)
     rows = read_jsonl(data_dir / "train.jsonl")
     if not rows:
-        raise TrainingError(f"{data_dir / 'train.jsonl'} has no rows; re-run the prepare step for this dataset")
+        raise TrainingError(
+            f"{data_dir / 'train.jsonl'} has no rows; re-run the prepare step for this dataset"
+        )
     examples = [encode_example(tokenizer, r["source"], r["target"], cfg["max_length"]) for r in rows]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     micro_per_epoch = math.ceil(len(examples) / cfg["batch_size"])
     steps_per_epoch = math.ceil(micro_per_epoch / cfg["grad_accum"])
     total_steps = cfg["max_steps"] or steps_per_epoch * cfg["epochs"]
-    optimizer = torch.optim.AdamW(method.trainable_parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    optimizer = torch.optim.AdamW(
+        method.trainable_parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"]
+    )
     scheduler = get_linear_schedule_with_warmup(optimizer, cfg["warmup_steps"], total_steps)
 
     step = 0
@@ -156,7 +170,7 @@ def train_cell(cell, data_dir: Path, cell_dir: Path, on_step: Callable[[int, flo
         order = epoch_order(len(examples), cell.seed, epoch)
         first_micro = (step % steps_per_epoch) * cfg["grad_accum"]
         for micro in range(first_micro, micro_per_epoch):
-            chunk = order[micro * cfg["batch_size"]:(micro + 1) * cfg["batch_size"]]
+            chunk = order[micro * cfg["batch_size"] : (micro + 1) * cfg["batch_size"]]
             batch = {k: v.to(device) for k, v in collate([examples[i] for i in chunk], pad_id).items()}
             with _autocast(device, cfg["precision"]):
                 loss = batch_loss(method, batch)
@@ -182,9 +196,18 @@ def train_cell(cell, data_dir: Path, cell_dir: Path, on_step: Callable[[int, flo
             bar.set_postfix(loss=f"{mean_loss:.3f}")
             if step % cfg["log_every"] == 0 or step == total_steps:
                 with log_path.open("a") as log:
-                    log.write(json.dumps({"step": step, "epoch": epoch, "loss": mean_loss,
-                                          "lr": scheduler.get_last_lr()[0],
-                                          "elapsed_s": round(time.time() - started, 2)}) + "\n")
+                    log.write(
+                        json.dumps(
+                            {
+                                "step": step,
+                                "epoch": epoch,
+                                "loss": mean_loss,
+                                "lr": scheduler.get_last_lr()[0],
+                                "elapsed_s": round(time.time() - started, 2),
+                            }
+                        )
+                        + "\n"
+                    )
             if cfg["checkpoint_every"] and step % cfg["checkpoint_every"] == 0 and step < total_steps:
                 _save_checkpoint(ckpt_dir, method, optimizer, scheduler, step)
             if on_step is not None:
@@ -196,10 +219,14 @@ def train_cell(cell, data_dir: Path, cell_dir: Path, on_step: Callable[[int, flo
     method.save_export(state_dir)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     summary = {
-        "cell": cell.id, "steps": step, "epochs": cfg["epochs"], "examples": len(examples),
+        "cell": cell.id,
+        "steps": step,
+        "epochs": cfg["epochs"],
+        "examples": len(examples),
         "trainable_parameters": sum(p.numel() for p in method.trainable_parameters()),
         "exported_values": sum(t.numel() for t in method.export_state().values()),
-        "seconds": round(time.time() - started, 2), "device": str(device),
+        "seconds": round(time.time() - started, 2),
+        "device": str(device),
     }
     from harness.provenance import collect
 

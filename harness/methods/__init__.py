@@ -35,7 +35,9 @@ def check_spec(name: str, spec: dict) -> None:
             continue
         if key not in hparams:
             allowed = ", ".join(f"{k} (default {h.default!r})" for k, h in hparams.items()) or "none"
-            raise ConfigError(f"config.methods.{name}.{key}: unknown hyper-parameter of {kind!r}; allowed: {allowed}")
+            raise ConfigError(
+                f"config.methods.{name}.{key}: unknown hyper-parameter of {kind!r}; allowed: {allowed}"
+            )
         if not hparams[key].check(value):
             raise ConfigError(
                 f"config.methods.{name}.{key} = {value!r} is invalid for {kind!r}: must be {hparams[key].requirement}"

@@ -26,10 +26,18 @@ def kv_shape(config) -> tuple[int, int, int]:
 class PrefixTuning(Method):
     name = "prefix"
     hparams = {
-        "length": HParam(5, "number of prefix vectors P (paper: 5 for E2E/WebNLG, 10 DART, 100 XSUM)",
-                         lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
-        "mid_dim": HParam(512, "hidden width of the reparameterisation MLP (paper: 512 table-to-text, 800 XSUM)",
-                          lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
+        "length": HParam(
+            5,
+            "number of prefix vectors P (paper: 5 for E2E/WebNLG, 10 DART, 100 XSUM)",
+            lambda v: isinstance(v, int) and v >= 1,
+            "an integer >= 1",
+        ),
+        "mid_dim": HParam(
+            512,
+            "hidden width of the reparameterisation MLP (paper: 512 table-to-text, 800 XSUM)",
+            lambda v: isinstance(v, int) and v >= 1,
+            "an integer >= 1",
+        ),
     }
 
     def __init__(self, backbone: PreTrainedModel, **hparams) -> None:
@@ -78,5 +86,7 @@ class PrefixTuning(Method):
         prefix = state["prefix"]
         expected = (2 * self.layers, self.kv_heads, self.hp["length"], self.head_dim)
         if tuple(prefix.shape) != expected:
-            raise ValueError(f"exported prefix has shape {tuple(prefix.shape)}, this backbone needs {expected}")
+            raise ValueError(
+                f"exported prefix has shape {tuple(prefix.shape)}, this backbone needs {expected}"
+            )
         self.exported = prefix.to(next(self.backbone.parameters()).dtype)
