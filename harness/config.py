@@ -1,0 +1,117 @@
+"""The experiment config: YAML -> defaults filled -> validated.
+
+The JSON schema in workflow/schemas/ is the single description of the config. Snakemake's
+`validate` (workflow/rules/common.smk) and `load_config` read the same file and fill the same
+`default`s, so the workflow and `python -m harness` always see the same config. Keys inside
+`datasets.<name>` belong to that dataset's loader and a method's hyper-parameters to the
+method's module; both are checked here by asking them.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator, ValidationError, validators
+from jsonschema.exceptions import best_match
+
+from harness.errors import ConfigError
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def load_config(path: str | Path) -> dict:
+    """Read a config file and return it validated, with every default filled in."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} not found; pass an existing file, e.g. config/quickstart.yaml."
+        ) from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}. Fix the syntax at that line.") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys (name, results_dir, ...).")
+    return validate_config(raw)
+
+
+def validate_config(config: dict) -> dict:
+    """A validated copy of `config` with defaults filled (methods' hyper-parameters included).
+
+    ConfigError names the first problem and where it is.
+    """
+    config = copy.deepcopy(config)
+    errors = list(_validator().iter_errors(config))  # fills defaults while it walks
+    if errors:
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise ConfigError(_describe(best_match(errors)) + more)
+    _check_datasets(config["datasets"])
+    _check_methods(config["methods"])
+    return config
+
+
+def _check_datasets(datasets: dict) -> None:
+    from harness import data  # the loaders own their parameters
+
+    for name, params in datasets.items():
+        try:
+            data.variant_name(name, params)
+        except ConfigError as err:
+            raise ConfigError(f"config.datasets.{name}: {err}") from None
+
+
+def _check_methods(methods: dict) -> None:
+    from harness.methods import REGISTRY, check_spec  # the method modules own their hyper-parameters
+
+    for name, entry in methods.items():
+        check_spec(name, method_spec(entry))  # its messages name config.methods.<name>.<key>
+        # Written-out defaults make a code change of a default show up in the cell hash.
+        for key, hparam in REGISTRY[entry["type"]].hparams.items():
+            entry.setdefault(key, hparam.default)
+
+
+def method_spec(entry: dict) -> dict:
+    """A `methods:` entry without its train/decode overrides: type, label and hyper-parameters."""
+    return {k: v for k, v in entry.items() if k not in ("train", "decode")}
+
+
+@functools.cache
+def load_schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def _validator() -> Draft202012Validator:
+    return _DefaultFillingValidator(load_schema())
+
+
+def _fill_defaults(validator: Any, properties: dict, instance: Any, schema: dict) -> Iterator[ValidationError]:
+    # What snakemake.utils.validate does (jsonschema FAQ recipe); deepcopy so that a filled-in
+    # default dict is never shared between configs or with the cached schema.
+    if isinstance(instance, dict):
+        for key, subschema in properties.items():
+            if "default" in subschema:
+                instance.setdefault(key, copy.deepcopy(subschema["default"]))
+    yield from Draft202012Validator.VALIDATORS["properties"](validator, properties, instance, schema)
+
+
+_DefaultFillingValidator = validators.extend(Draft202012Validator, {"properties": _fill_defaults})
+
+
+def _describe(error: ValidationError) -> str:
+    where = _path(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = list(error.schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in allowed]
+        key_path = f"{where}.{unknown[0]}" if len(unknown) == 1 else f"{where} ({', '.join(unknown)})"
+        noun = "unknown key" if len(unknown) == 1 else "unknown keys"
+        return f"{key_path}: {noun}; allowed: {', '.join(allowed)}"
+    return f"{where}: {error.message}"
+
+
+def _path(parts: Iterable[Any]) -> str:
+    return "config" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
