@@ -1,0 +1,77 @@
+# Config -> cells, and the paths every rule shares. The harness package computes everything;
+# this file only names it for the rules.
+
+import re
+import shlex
+import sys
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from harness.cells import cell_dir, cells_for, prepared_dir, spec_digest
+from harness.config import validate_config
+from harness.paper import paper_files
+
+
+if not config:
+    raise WorkflowError("no config: pass one, e.g. --configfile config/quickstart.yaml")
+
+# The workflow template's check (fills the schema's defaults into `config`), then the same
+# function `python -m harness` uses, which also asks the dataset loaders and the method
+# registry about their own keys: both see one config.
+validate(config, "../schemas/config.schema.yaml")
+CONFIG = validate_config(config)
+
+RESULTS = CONFIG["results_dir"]
+CELLS = {cell.id: cell for cell in cells_for(CONFIG)}
+# Jobs read this copy, not the YAML: --config overrides reach them, and editing the YAML
+# during a long run cannot change what a queued job does.
+CONFIG_SNAPSHOT = f"{RESULTS}/config.json"
+SUMMARY_CSV = f"{RESULTS}/summary.csv"
+TABLE_MD = f"{RESULTS}/table.md"
+TABLE_TEX = f"{RESULTS}/table.tex"
+HARNESS = f"{shlex.quote(sys.executable)} -m harness"
+
+wildcard_constraints:
+    dataset="|".join(sorted({c.dataset for c in CELLS.values()})),
+    split="|".join(re.escape(s) for s in sorted({c.split for c in CELLS.values()})),
+    cell="|".join(re.escape(i) for i in CELLS),
+
+
+def cell_path(cell_id, name):
+    return str(cell_dir(CONFIG, CELLS[cell_id]) / name)
+
+
+def data_path(cell_id, name):
+    cell = CELLS[cell_id]
+    return str(prepared_dir(CONFIG, cell.dataset, cell.split) / name)
+
+
+def cell_fingerprint(wildcards):
+    """A changed cell spec (or data parameters) changes this param, so Snakemake re-runs the job."""
+    cell = CELLS[wildcards.cell]
+    return spec_digest([cell.spec(), CONFIG["datasets"][cell.dataset]])
+
+
+def stage_resources(stage):
+    """Snakemake resources of one stage from config.resources; `gpu` is what the SLURM plugin
+    turns into --gpus (and 0 requests none)."""
+    spec = CONFIG["resources"][stage]
+    resources = {"mem_mb": spec["mem_mb"], "runtime": spec["runtime"], "gpu": spec["gpus"]}
+    if spec.get("gpu_model"):
+        resources["gpu_model"] = spec["gpu_model"]
+    return resources
+
+
+localrules: config_snapshot
+
+
+rule config_snapshot:
+    output:
+        CONFIG_SNAPSHOT,
+    params:
+        digest=spec_digest(CONFIG),
+    run:
+        from harness.io import atomic_write_json
+
+        atomic_write_json(output[0], CONFIG)

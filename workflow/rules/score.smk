@@ -1,0 +1,18 @@
+# Scoring one cell's generations with the dataset's official-protocol metric suite.
+
+
+rule score:
+    input:
+        config=ancient(CONFIG_SNAPSHOT),
+        generations=f"{RESULTS}/cells/{{cell}}/generations.txt",
+        test=lambda w: data_path(w.cell, "test.jsonl"),
+    output:
+        f"{RESULTS}/cells/{{cell}}/scores.json",
+    params:
+        scoring=spec_digest(CONFIG["scoring"]),
+    log:
+        f"{RESULTS}/logs/score/{{cell}}.log",
+    resources:
+        **stage_resources("score"),
+    shell:
+        "{HARNESS} score --config {input.config:q} --cell {wildcards.cell:q} > {log:q} 2>&1"
