@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,16 @@ def load_config(path: str | Path) -> dict:
     """Read a config file and return it validated, with every default filled in."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        # JSON as JSON: the workflow's config.json snapshot holds numbers like 5e-05, which
+        # YAML 1.1 (PyYAML) reads as text.
+        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except FileNotFoundError:
         raise ConfigError(
             f"config file {path} not found; pass an existing file, e.g. config/quickstart.yaml."
         ) from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not valid YAML: {err}. Fix the syntax at that line.") from None
+    except (yaml.YAMLError, json.JSONDecodeError) as err:
+        raise ConfigError(f"config file {path} is not valid YAML/JSON: {err}. Fix the syntax at that line.") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path} must hold a mapping of keys (name, results_dir, ...).")
     return validate_config(raw)
@@ -53,6 +57,20 @@ def validate_config(config: dict) -> dict:
     _check_datasets(config["datasets"])
     _check_methods(config["methods"])
     return config
+
+
+def save_config(config: dict, path: str | Path) -> bool:
+    """Write `config` as JSON to `path` unless it already holds exactly that; True if written.
+
+    Skipping an identical write keeps the file's mtime, so nothing downstream looks newer.
+    """
+    from harness.io import atomic_write_json
+
+    path = Path(path)
+    if path.is_file() and json.loads(path.read_text(encoding="utf-8")) == config:
+        return False
+    atomic_write_json(path, config)
+    return True
 
 
 def _check_datasets(datasets: dict) -> None:
@@ -110,7 +128,19 @@ def _describe(error: ValidationError) -> str:
         key_path = f"{where}.{unknown[0]}" if len(unknown) == 1 else f"{where} ({', '.join(unknown)})"
         noun = "unknown key" if len(unknown) == 1 else "unknown keys"
         return f"{key_path}: {noun}; allowed: {', '.join(allowed)}"
+    if error.validator == "type" and isinstance(error.instance, str) and _is_number(error.instance):
+        # PyYAML follows YAML 1.1, where 5e-5 (no dot) is a string.
+        fix = f"YAML reads {error.instance} as text, write it with a decimal point (e.g. 5.0e-5)"
+        return f"{where}: {error.message}; {fix}"
     return f"{where}: {error.message}"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _path(parts: Iterable[Any]) -> str:

@@ -9,7 +9,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate as snakemake_validate
 
 from harness.__main__ import main
-from harness.config import SCHEMA_PATH, load_config, validate_config
+from harness.config import SCHEMA_PATH, load_config, save_config, validate_config
 from harness.errors import ConfigError
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "config" / "quickstart.yaml"
@@ -124,3 +124,20 @@ def test_cli_reports_config_errors_on_one_line(raw, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: config.train.lrr: unknown key") and err.count("\n") == 1
     assert "Traceback" not in err
+
+
+def test_yaml_exponent_without_dot_gets_a_hint(raw):
+    raw["train"]["lr"] = "5e-5"  # what PyYAML makes of `lr: 5e-5`
+    with pytest.raises(ConfigError, match=r"config\.train\.lr: .*write it with a decimal point"):
+        validate_config(raw)
+
+
+def test_json_snapshot_reads_back_identically(tmp_path):
+    config = load_config(QUICKSTART)
+    path = tmp_path / "config.json"
+    assert save_config(config, path)
+    assert "5e-05" in path.read_text()  # text to YAML 1.1, a number to JSON
+    assert load_config(path) == config
+    assert not save_config(config, path)  # same content: not rewritten, mtime kept
+    config["seeds"] = [3]
+    assert save_config(config, path) and load_config(path)["seeds"] == [3]
