@@ -208,6 +208,8 @@ def write_tables(
     config: dict, summary_csv: Path, out_md: Path, out_tex: Path, paper_dir: Path = paper.PAPER_DIR
 ) -> list[Table]:
     """Render `summary_csv` as paper-style tables into `out_md` and `out_tex` (atomically)."""
+    if not Path(summary_csv).is_file():
+        raise DataError(f"{summary_csv} not found; write it with `python -m harness aggregate --out {summary_csv}`.")
     summary = pd.read_csv(summary_csv)
     if summary.empty:
         raise DataError(f"{summary_csv} has no scores; run `python -m harness aggregate` after scoring cells.")

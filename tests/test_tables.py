@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from harness import paper
+from harness.errors import DataError
 from harness.tables import build_tables, write_tables
 
 SCORES = {  # our scorers' units: BLEU/METEOR/ROUGE_L fractions, NIST/CIDEr raw; two seeds each
@@ -148,3 +149,8 @@ def test_paper_csv_is_complete_for_both_versions():
         e2e = paper.paper_results("li-liang-2021", version).query("dataset == 'e2e'")
         assert len(e2e) == 7 * 5  # 7 rows x 5 metrics
         assert e2e.groupby(["model", "method", "metric"]).size().max() == 1
+
+
+def test_missing_summary_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="aggregate"):
+        render(config(), tmp_path / "absent.csv", tmp_path)

@@ -54,7 +54,6 @@ def test_dry_run_plans_every_stage_of_every_cell(dry_runs):
     cells = [c.id for c in cells_for(load_config(QUICKSTART))]
     assert len(cells) == 4  # 1 dataset x 1 model x 2 methods x 2 seeds
     assert job_counts(out) == {
-        "config_snapshot": 1,
         "prepare_data": 1,
         "train": 4,
         "generate": 4,
@@ -71,7 +70,10 @@ def test_dry_run_plans_every_stage_of_every_cell(dry_runs):
         "--out results/quickstart/data/e2e/full-tr200-dv50-te50 "
     ) in out
     assert "output: results/quickstart/table.md, results/quickstart/table.tex" in out
-    assert not (workdir / "results").exists()  # a dry run writes nothing
+    # parsing wrote the config the jobs read, and nothing else
+    written = [p.relative_to(workdir).as_posix() for p in (workdir / "results").rglob("*") if p.is_file()]
+    assert written == ["results/quickstart/config.json"]
+    assert load_config(workdir / written[0]) == load_config(QUICKSTART)
 
 
 def test_unknown_config_key_fails_with_the_schema_error(dry_runs):

@@ -9,7 +9,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from harness.cells import cell_dir, cells_for, prepared_dir, spec_digest
-from harness.config import validate_config
+from harness.config import save_config, validate_config
 from harness.paper import paper_files
 
 
@@ -24,9 +24,15 @@ CONFIG = validate_config(config)
 
 RESULTS = CONFIG["results_dir"]
 CELLS = {cell.id: cell for cell in cells_for(CONFIG)}
+
 # Jobs read this copy, not the YAML: --config overrides reach them, and editing the YAML
-# during a long run cannot change what a queued job does.
+# during a long run cannot change what a queued job does. It is written while the Snakefile
+# is parsed (only if its content changed) rather than by a rule: a rule that re-ran whenever
+# the config changed would make Snakemake skip the params check of every job reading it.
+# Jobs need not list it as an input: it exists before any job starts.
 CONFIG_SNAPSHOT = f"{RESULTS}/config.json"
+save_config(CONFIG, CONFIG_SNAPSHOT)
+
 SUMMARY_CSV = f"{RESULTS}/summary.csv"
 TABLE_MD = f"{RESULTS}/table.md"
 TABLE_TEX = f"{RESULTS}/table.tex"
@@ -54,24 +60,12 @@ def cell_fingerprint(wildcards):
 
 
 def stage_resources(stage):
-    """Snakemake resources of one stage from config.resources; `gpu` is what the SLURM plugin
-    turns into --gpus (and 0 requests none)."""
+    """Snakemake resources of one stage from config.resources.
+
+    `gpu` is what the SLURM executor plugin turns into --gpus (0 requests none).
+    """
     spec = CONFIG["resources"][stage]
     resources = {"mem_mb": spec["mem_mb"], "runtime": spec["runtime"], "gpu": spec["gpus"]}
-    if spec.get("gpu_model"):
+    if spec.get("gpu_model") and spec["gpus"]:
         resources["gpu_model"] = spec["gpu_model"]
     return resources
-
-
-localrules: config_snapshot
-
-
-rule config_snapshot:
-    output:
-        CONFIG_SNAPSHOT,
-    params:
-        digest=spec_digest(CONFIG),
-    run:
-        from harness.io import atomic_write_json
-
-        atomic_write_json(output[0], CONFIG)

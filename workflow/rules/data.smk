@@ -2,8 +2,6 @@
 
 
 rule prepare_data:
-    input:
-        config=ancient(CONFIG_SNAPSHOT),
     output:
         expand(
             "{results}/data/{{dataset}}/{{split}}/{name}",
@@ -18,5 +16,5 @@ rule prepare_data:
     resources:
         **stage_resources("prepare"),
     shell:
-        "{HARNESS} prepare --config {input.config:q} --dataset {wildcards.dataset} "
+        "{HARNESS} prepare --config {CONFIG_SNAPSHOT:q} --dataset {wildcards.dataset} "
         "--out {params.out:q} > {log:q} 2>&1"

@@ -3,8 +3,7 @@
 
 rule generate:
     input:
-        config=ancient(CONFIG_SNAPSHOT),
-        trained=f"{RESULTS}/cells/{{cell}}/train_log.jsonl",
+        trained=f"{RESULTS}/cells/{{cell}}/state/trained.json",
         test=lambda w: data_path(w.cell, "test.jsonl"),
     output:
         f"{RESULTS}/cells/{{cell}}/generations.txt",
@@ -16,4 +15,4 @@ rule generate:
     resources:
         **stage_resources("generate"),
     shell:
-        "{HARNESS} generate --config {input.config:q} --cell {wildcards.cell:q} > {log:q} 2>&1"
+        "{HARNESS} generate --config {CONFIG_SNAPSHOT:q} --cell {wildcards.cell:q} > {log:q} 2>&1"

@@ -3,7 +3,6 @@
 
 rule aggregate:
     input:
-        config=ancient(CONFIG_SNAPSHOT),
         scores=[cell_path(cell_id, "scores.json") for cell_id in CELLS],
     output:
         SUMMARY_CSV,
@@ -12,12 +11,11 @@ rule aggregate:
     resources:
         **stage_resources("report"),
     shell:
-        "{HARNESS} aggregate --config {input.config:q} --out {output:q} > {log:q} 2>&1"
+        "{HARNESS} aggregate --config {CONFIG_SNAPSHOT:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule table:
     input:
-        config=ancient(CONFIG_SNAPSHOT),
         summary=SUMMARY_CSV,
         paper=[str(path) for path in paper_files()],
     output:
@@ -31,5 +29,5 @@ rule table:
     resources:
         **stage_resources("report"),
     shell:
-        "{HARNESS} table --config {input.config:q} --summary {input.summary:q} "
+        "{HARNESS} table --config {CONFIG_SNAPSHOT:q} --summary {input.summary:q} "
         "--out-md {output.md:q} --out-tex {output.tex:q} > {log:q} 2>&1"

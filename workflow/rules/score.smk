@@ -3,7 +3,6 @@
 
 rule score:
     input:
-        config=ancient(CONFIG_SNAPSHOT),
         generations=f"{RESULTS}/cells/{{cell}}/generations.txt",
         test=lambda w: data_path(w.cell, "test.jsonl"),
     output:
@@ -15,4 +14,4 @@ rule score:
     resources:
         **stage_resources("score"),
     shell:
-        "{HARNESS} score --config {input.config:q} --cell {wildcards.cell:q} > {log:q} 2>&1"
+        "{HARNESS} score --config {CONFIG_SNAPSHOT:q} --cell {wildcards.cell:q} > {log:q} 2>&1"

@@ -1,14 +1,14 @@
-# Training: one job per cell. The checkpoint folder state/ is not an output on purpose:
-# Snakemake deletes outputs before a job starts, and a retried job must find its checkpoints.
+# Training: one job per cell. Only files written when training ends are outputs: Snakemake
+# deletes outputs before a job starts, and a retried job must still find its checkpoints
+# (state/checkpoint/) and its log (train_log.jsonl) to resume.
 
 
 rule train:
     input:
-        config=ancient(CONFIG_SNAPSHOT),
         train=lambda w: data_path(w.cell, "train.jsonl"),
         dev=lambda w: data_path(w.cell, "dev.jsonl"),
     output:
-        train_log=f"{RESULTS}/cells/{{cell}}/train_log.jsonl",
+        done=f"{RESULTS}/cells/{{cell}}/state/trained.json",
         provenance=f"{RESULTS}/cells/{{cell}}/provenance.json",
     params:
         spec=cell_fingerprint,
@@ -18,4 +18,4 @@ rule train:
     resources:
         **stage_resources("train"),
     shell:
-        "{HARNESS} train --config {input.config:q} --cell {wildcards.cell:q} > {log:q} 2>&1"
+        "{HARNESS} train --config {CONFIG_SNAPSHOT:q} --cell {wildcards.cell:q} > {log:q} 2>&1"
