@@ -62,7 +62,8 @@ def validate_config(config: dict) -> dict:
 def save_config(config: dict, path: str | Path) -> bool:
     """Write `config` as JSON to `path` unless it already holds exactly that; True if written.
 
-    Skipping an identical write keeps the file's mtime, so nothing downstream looks newer.
+    The workflow calls this on every parse (each SLURM job re-parses the Snakefile): an
+    identical config is then never rewritten under a running job.
     """
     from harness.io import atomic_write_json
 
