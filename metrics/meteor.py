@@ -1,0 +1,183 @@
+"""METEOR 1.5 (coco-caption's build of the jar, ``-l en -norm``), driven over ``-stdio`` as coco does.
+
+Per segment the wrapper sends ``SCORE ||| ref1 ||| ... ||| hyp`` and gets back Meteor's
+sufficient statistics; one ``EVAL ||| stats1 ||| stats2 ...`` line then makes the jar print
+every segment score and, last, the corpus score computed from the summed statistics (not a
+mean of segment scores). Starting the JVM costs seconds (it loads the paraphrase table), so a
+process can be started early and is reused; it is killed at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import threading
+import weakref
+from collections.abc import Sequence
+from typing import IO
+
+from ._java import JVM_FLAGS, coco_file, java_executable, sha256_file
+from .base import MetricError, Score, format_signature
+from .ptb import PTBMetric, ptb_signature
+
+__all__ = ["METEOR", "MeteorProcess", "shared_process", "shutdown"]
+
+JAR = "meteor/meteor-1.5.jar"
+PARAPHRASES = "meteor/data/paraphrase-en.gz"
+OPTIONS = ["-", "-", "-stdio", "-l", "en", "-norm"]
+# coco's heap size; ParallelGC only changes how fast the paraphrase table loads, not results.
+JVM_OPTIONS = ["-Xmx2G", "-XX:+UseParallelGC"]
+
+
+def score_line(hypothesis: str, references: Sequence[str]) -> str:
+    """coco's request line, byte for byte (it cleans the hypothesis, not the references)."""
+    hypothesis = hypothesis.replace("|||", "").replace("  ", " ")
+    return " ||| ".join(("SCORE", " ||| ".join(references), hypothesis))
+
+
+def _terminate(process: subprocess.Popen, stderr: IO[bytes]) -> None:
+    # Nothing to flush: the jar only answers requests, so killing it (even mid-load) is safe.
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    for stream in (process.stdin, process.stdout):
+        if stream is not None:
+            stream.close()
+    stderr.close()
+
+
+class MeteorProcess:
+    """One Meteor JVM in ``-stdio`` mode; thread-safe, usable as a context manager."""
+
+    def __init__(self) -> None:
+        jar = coco_file(JAR)
+        self._stderr = tempfile.TemporaryFile()
+        command = [java_executable(), *JVM_OPTIONS, *JVM_FLAGS, "-jar", str(jar), *OPTIONS]
+        # cwd: the jar finds data/paraphrase-en.gz next to itself, as in coco's wrapper.
+        self._process = subprocess.Popen(
+            command, cwd=jar.parent, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr
+        )
+        self._lock = threading.Lock()
+        self._finalizer = weakref.finalize(self, _terminate, self._process, self._stderr)
+
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def __enter__(self) -> MeteorProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _failure(self, what: str) -> MetricError:
+        """The error to raise; the process is stopped, since its replies can no longer be trusted."""
+        code = self._process.poll()
+        state = f"exited with code {code}" if code is not None else "was stopped"
+        self._stderr.seek(0)
+        tail = self._stderr.read().decode("utf-8", "replace").strip().splitlines()[-3:]
+        self.close()
+        return MetricError(f"METEOR {what}; the JVM {state}. stderr: {' | '.join(tail) or '(empty)'}")
+
+    def _exchange(self, lines: list[str], answers: int) -> list[str]:
+        """Send ``lines`` and read ``answers`` reply lines.
+
+        The writer runs in a thread: with hundreds of requests, Meteor's replies can fill the
+        stdout pipe before we finish writing, and a single thread would deadlock.
+        """
+        if not self.alive():
+            raise self._failure("cannot score")
+        payload = "".join(line + "\n" for line in lines).encode("utf-8")
+        stdin, stdout = self._process.stdin, self._process.stdout
+        assert stdin is not None and stdout is not None
+
+        def write() -> None:
+            try:
+                stdin.write(payload)
+                stdin.flush()
+            except (OSError, ValueError):  # broken or closed pipe: the reader reports it
+                pass
+
+        with self._lock:
+            writer = threading.Thread(target=write, daemon=True)
+            writer.start()
+            replies = []
+            for _ in range(answers):
+                reply = stdout.readline()
+                if not reply:
+                    raise self._failure("stopped answering")
+                replies.append(reply.decode("utf-8").strip())
+            writer.join()
+        return replies
+
+    def statistics(self, hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> list[str]:
+        """Meteor's sufficient statistics, one line per segment (inputs already PTB-tokenised)."""
+        stats = self._exchange([score_line(h, r) for h, r in zip(hypotheses, references, strict=True)], len(hypotheses))
+        for line in stats:
+            _floats(line, self)
+        return stats
+
+    def evaluate(self, stats: Sequence[str]) -> tuple[float, list[float]]:
+        """(corpus score, segment scores) from per-segment statistics."""
+        if not stats:
+            raise ValueError("METEOR needs at least one segment")
+        replies = self._exchange(["EVAL ||| " + " ||| ".join(stats)], len(stats) + 1)
+        values = [_floats(reply, self)[0] for reply in replies]
+        return values[-1], values[:-1]
+
+
+def _floats(line: str, process: MeteorProcess) -> list[float]:
+    try:
+        return [float(x) for x in line.split()]
+    except ValueError:
+        raise process._failure(f"returned {line[:200]!r}") from None
+
+
+_SHARED: MeteorProcess | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_process() -> MeteorProcess:
+    """The process-wide Meteor JVM, started on first use (and again if it died)."""
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is None or not _SHARED.alive():
+            _SHARED = MeteorProcess()
+        return _SHARED
+
+
+def shutdown() -> None:
+    """Stop the shared JVM now (it is stopped at exit anyway)."""
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is not None:
+            _SHARED.close()
+            _SHARED = None
+
+
+class METEOR(PTBMetric):
+    name = "METEOR"
+
+    def __init__(self, process: MeteorProcess | None = None) -> None:
+        self._process = process
+
+    @property
+    def process(self) -> MeteorProcess:
+        return self._process if self._process is not None else shared_process()
+
+    def signature(self) -> str:
+        return format_signature(self.name, {
+            "impl": f"meteor-1.5-coco.{sha256_file(coco_file(JAR))[:12]}",
+            "para": f"paraphrase-en.{sha256_file(coco_file(PARAPHRASES))[:12]}",
+            "opts": "-l en -norm", "modules": "exact,stem,synonym,paraphrase", "agg": "corpus-stats",
+            "tok": ptb_signature(),
+        })
+
+    def statistics_from_tokens(self, hypotheses: list[str], references: list[list[str]]) -> list[str]:
+        return self.process.statistics(hypotheses, references)
+
+    def score_from_statistics(self, stats: list[str]) -> Score:
+        value, segments = self.process.evaluate(stats)
+        return Score(self.name, value, self.signature(), {"segment_scores": segments})
