@@ -15,6 +15,11 @@ from transformers import DynamicCache, PreTrainedModel
 from harness.methods.base import HParam, Method
 
 
+def _positive_int(value) -> bool:
+    # bool is an int subclass: YAML `length: true` must not silently become a 1-vector prefix.
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 def kv_shape(config) -> tuple[int, int, int]:
     """(layers, key/value heads, head size). Grouped-query models share K/V heads: use their count."""
     heads = config.num_attention_heads
@@ -29,13 +34,13 @@ class PrefixTuning(Method):
         "length": HParam(
             5,
             "number of prefix vectors P (paper: 5 for E2E/WebNLG, 10 DART, 100 XSUM)",
-            lambda v: isinstance(v, int) and v >= 1,
+            _positive_int,
             "an integer >= 1",
         ),
         "mid_dim": HParam(
             512,
             "hidden width of the reparameterisation MLP (paper: 512 table-to-text, 800 XSUM)",
-            lambda v: isinstance(v, int) and v >= 1,
+            _positive_int,
             "an integer >= 1",
         ),
     }
