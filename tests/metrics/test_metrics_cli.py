@@ -1,0 +1,98 @@
+"""``python -m metrics`` as a user runs it (subprocesses), and the Meteor process's failure modes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from metrics.__main__ import main, write_atomic
+from metrics.base import MetricError
+from metrics.meteor import MeteorProcess
+
+REPO = Path(__file__).resolve().parents[2]
+KEYS = {"BLEU", "NIST", "METEOR", "ROUGE_L", "CIDEr"}
+
+
+def run_cli(*args: str | Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "metrics", *map(str, args)], cwd=REPO,
+                          capture_output=True, text=True, timeout=600, check=False)
+
+
+@pytest.fixture
+def small_e2e(tmp_path: Path, data_dir: Path) -> tuple[Path, Path]:
+    """The first 40 TGen outputs with their reference groups (refs.txt format)."""
+    golden = data_dir / "golden" / "e2e"
+    hyps = (golden / "tgen" / "hyp.txt").read_text(encoding="utf-8").splitlines()[:40]
+    groups = (golden / "refs.txt").read_text(encoding="utf-8").strip("\n").split("\n\n")[:40]
+    hyp = tmp_path / "hyp.txt"
+    hyp.write_text("\n".join(hyps) + "\n", encoding="utf-8")
+    ref = tmp_path / "refs.txt"
+    ref.write_text("\n\n".join(groups) + "\n", encoding="utf-8")
+    return hyp, ref
+
+
+def test_cli_prints_json_and_writes_out_atomically(small_e2e: tuple[Path, Path], tmp_path: Path, java: str) -> None:
+    hyp, ref = small_e2e
+    out = tmp_path / "results" / "scores.json"
+    done = run_cli("e2e", "--hyp", hyp, "--ref", ref, "--out", out)
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    assert set(printed) == KEYS | {"signature"} and set(printed["signature"]) == KEYS
+    assert all(isinstance(printed[key], float) for key in KEYS)
+    assert json.loads(out.read_text()) == printed
+    assert os.listdir(out.parent) == ["scores.json"]  # no temporary file left behind
+
+
+def test_cli_nist_option_in_process(small_e2e: tuple[Path, Path], capsys: pytest.CaptureFixture, java: str) -> None:
+    hyp, ref = small_e2e
+    assert main(["e2e", "--hyp", str(hyp), "--ref", str(ref), "--nist", "pymteval"]) == 0
+    assert "impl:e2e-pymteval" in json.loads(capsys.readouterr().out)["signature"]["NIST"]
+
+
+def test_cli_wrong_number_of_lines_exits_2(small_e2e: tuple[Path, Path], tmp_path: Path) -> None:
+    hyp, ref = small_e2e
+    short = tmp_path / "short.txt"
+    short.write_text("\n".join(hyp.read_text().splitlines()[:39]) + "\n")
+    done = run_cli("e2e", "--hyp", short, "--ref", ref)
+    assert done.returncode == 2 and done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "39 outputs" in done.stderr and "40 reference groups" in done.stderr and "short.txt" in done.stderr
+
+
+def test_cli_missing_file_and_bad_option_exit_2(tmp_path: Path) -> None:
+    done = run_cli("e2e", "--hyp", tmp_path / "nope.txt", "--ref", tmp_path / "nope.txt")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "nope.txt" in done.stderr
+    assert run_cli("e2e", "--hyp", "x", "--ref", "y", "--nist", "nltk").returncode == 2
+
+
+def test_write_atomic_keeps_the_old_file_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "scores.json"
+    write_atomic(target, "old")
+
+    def fail(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(target, "new")
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["scores.json"]
+
+
+def test_missing_java_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(MetricError, match="Java was not found"):
+        MeteorProcess()
+
+
+def test_meteor_process_reports_a_dead_jvm(java: str) -> None:
+    process = MeteorProcess()
+    process.close()
+    assert not process.alive()
+    with pytest.raises(MetricError, match="METEOR cannot score"):
+        process.statistics(["a"], [["a"]])
