@@ -76,8 +76,10 @@ class MeteorProcess:
         """The error to raise; the process is stopped, since its replies can no longer be trusted."""
         code = self._process.poll()
         state = f"exited with code {code}" if code is not None else "was stopped"
-        self._stderr.seek(0)
-        tail = self._stderr.read().decode("utf-8", "replace").strip().splitlines()[-3:]
+        tail = []
+        if not self._stderr.closed:  # closed when close() already ran
+            self._stderr.seek(0)
+            tail = self._stderr.read().decode("utf-8", "replace").strip().splitlines()[-3:]
         self.close()
         return MetricError(f"METEOR {what}; the JVM {state}. stderr: {' | '.join(tail) or '(empty)'}")
 
