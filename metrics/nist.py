@@ -42,6 +42,19 @@ class NISTStats:
     segments: int
 
 
+def _length_penalty(ratio: float, perl: bool) -> float:
+    """exp(-beta log(ratio)^2) below ratio 1, written as each implementation writes it (same bits)."""
+    if ratio >= 1:
+        return 1.0
+    if ratio <= 0:
+        return 0.0
+    if perl:
+        beta = -math.log(0.5) / math.log(1.5) / math.log(1.5)
+        return math.exp(-beta * math.log(ratio) * math.log(ratio))
+    beta = -math.log(0.5) / math.log(1.5) ** 2
+    return math.exp(-beta * math.log(ratio) ** 2)
+
+
 class NIST(Metric):
     name = "NIST"
 
@@ -106,22 +119,13 @@ class NIST(Metric):
             per_n[len(ngram) - 1].append(self._info(ngram, stats) * hits)
         # fsum: exactly rounded, so the score cannot depend on segment order.
         infos = [math.fsum(terms) for terms in per_n]
-        hyp_words = stats.hyp_ngrams[0]
         if self.variant == "mteval":
             total = 0.0
             for info, count in zip(infos, stats.hyp_ngrams, strict=True):
                 total += info / max(count, 1)
-            beta = -math.log(0.5) / math.log(1.5) / math.log(1.5)
         else:
             total = sum(info / count if count else 0.0 for info, count in zip(infos, stats.hyp_ngrams, strict=True))
-            beta = -math.log(0.5) / math.log(1.5) ** 2
-        ratio = hyp_words / stats.avg_ref_len if stats.avg_ref_len else 0.0
-        if ratio >= 1:
-            penalty = 1.0
-        elif ratio <= 0:
-            penalty = 0.0
-        else:
-            penalty = math.exp(-beta * math.log(ratio) * math.log(ratio)) if self.variant == "mteval" \
-                else math.exp(-beta * math.log(ratio) ** 2)
+        ratio = stats.hyp_ngrams[0] / stats.avg_ref_len if stats.avg_ref_len else 0.0
+        penalty = _length_penalty(ratio, perl=self.variant == "mteval")
         details = {"info_per_n": infos, "length_penalty": penalty, "length_ratio": ratio}
         return Score(self.name, total * penalty, self.signature(), details)

@@ -7,9 +7,15 @@ scorers on PTB tokens. File loading follows the script too:
 * a ``.tsv``/``.csv`` file is a table (tab if the first line has a tab, else comma; CSV quoting),
   optionally with a header (``MR``/``mr``... and ``output``/``ref``...); in tables the script's
   mojibake fixes apply (Ł, Â£ -> £; Ã©, ã© -> é) and blank lines are ignored;
+* fields are parsed as CSV, so "..." quotes go but '...' quotes stay part of the text, as in the
+  script (the TNT outputs keep theirs; the golden refs.txt keeps "'The Phoenix' is ...");
 * references from a table are grouped by identical MR (in the order of the system's MRs when
-  the outputs come with MRs, else in first-appearance order); a plain reference file holds
-  groups separated by blank lines, or one reference per line if it has no blank line.
+  the outputs come with MRs -- compared without surrounding quotes --, else in first-appearance
+  order); a plain reference file holds groups separated by blank lines, or one reference per
+  line if it has no blank line.
+
+One deliberate difference: a UTF-8 byte-order mark is dropped from plain files too (the script
+drops it from tables only); it is an encoding marker, not text.
 """
 
 from __future__ import annotations
@@ -155,18 +161,19 @@ def score_e2e(
     scores = {}
     with ThreadPoolExecutor(max_workers=2) as pool:
         tokens = pool.submit(ptb_tokenize_corpus, hypotheses, references)
+
+        def run_meteor() -> Any:
+            meteor.signature()  # hashes the jars (first run only) while the JVM loads
+            score = meteor.score_from_statistics(meteor.statistics_from_tokens(*tokens.result()))
+            clock[meteor.name] = time.perf_counter() - start
+            return score
+
+        meteor_score = pool.submit(run_meteor)
         for metric in (BLEU(), nist_metric):
             scores[metric.name] = metric.corpus_score(hypotheses, references)
             clock[metric.name] = time.perf_counter() - start
         tok_hyps, tok_refs = tokens.result()
         clock["PTB"] = time.perf_counter() - start
-
-        def run_meteor() -> Any:
-            score = meteor.score_from_statistics(meteor.statistics_from_tokens(tok_hyps, tok_refs))
-            clock[meteor.name] = time.perf_counter() - start
-            return score
-
-        meteor_score = pool.submit(run_meteor)
         for metric in (ROUGE_L(), CIDEr()):
             scores[metric.name] = metric.score_from_statistics(metric.statistics_from_tokens(tok_hyps, tok_refs))
             clock[metric.name] = time.perf_counter() - start
