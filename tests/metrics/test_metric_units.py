@@ -128,3 +128,12 @@ def test_score_prints_value_and_signature() -> None:
     score = Score("BLEU", 0.65931, "BLEU|case:lc|version:0.1.0")
     assert str(score) == "BLEU = 0.6593  [BLEU|case:lc|version:0.1.0]"
     assert BLEU().signature().startswith("BLEU|impl:mteval-v13a|nrefs:var|case:lc|tok:13a")
+
+
+def test_ptb_tokenizer_keeps_one_line_per_text(java: str) -> None:
+    from metrics.ptb import ptb_tokenize
+
+    texts = ["The Eagle (a pub), £20-£25 isn't \"good\".", "x\u2028y\rz", ""]
+    # brackets survive lowercased, £ becomes #, punctuation tokens go; line breaks inside a text
+    # must not shift the following lines
+    assert ptb_tokenize(texts) == ["the eagle -lrb- a pub -rrb- # 20 # 25 is n't good", "x y z", ""]
