@@ -60,8 +60,9 @@ class PrefixTuning(Method):
             nn.Linear(mid, self.layers * 2 * self.kv_heads * self.head_dim, dtype=dtype),
         )
         self.register_buffer("prefix_ids", torch.arange(length), persistent=False)
-        # Set by load_export: a fixed projected prefix replaces the MLP at inference.
-        self.exported: torch.Tensor | None = None
+        # Set by load_export: a fixed projected prefix replaces the MLP at inference. A buffer (not a plain
+        # attribute) so that method.to(device) after load_export moves it with the backbone.
+        self.register_buffer("exported", None, persistent=False)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [*self.wte.parameters(), *self.control_trans.parameters()]
@@ -94,4 +95,5 @@ class PrefixTuning(Method):
             raise ValueError(
                 f"exported prefix has shape {tuple(prefix.shape)}, this backbone needs {expected}"
             )
-        self.exported = prefix.to(next(self.backbone.parameters()).dtype)
+        param = next(self.backbone.parameters())
+        self.exported = prefix.to(device=param.device, dtype=param.dtype)
