@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,18 @@ SYNTHETIC_ROWS = [
     ("name : The Mill | eatType : pub | area : city centre", "The Mill is a pub in the city centre."),
     ("name : Wildwood | food : Italian", "Wildwood serves Italian food."),
 ]
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run with `n` intra-op threads, then restore. The tiny models' ops are so small that a second thread
+    only adds synchronisation, and on a busy 2-core machine OpenMP spin-waits made these tests 3-4x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def shared_data_root() -> Path:

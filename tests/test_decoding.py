@@ -12,6 +12,7 @@ from core_conftest_helpers import (
     make_cell,
     randomise_prefix_,
     small_vocab_model,
+    torch_threads,
     write_synthetic_data,
 )
 
@@ -35,6 +36,12 @@ SOURCES = [
     "name : Zizzi | eatType : pub | food : Chinese | area : riverside | familyFriendly : yes",
     "name : Aromi | priceRange : cheap",
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module", params=["gpt2", "llama"])

@@ -6,10 +6,18 @@ import time
 
 import pytest
 import torch
+from core_conftest_helpers import torch_threads
 
 from harness.errors import ConfigError, ModelError
 from harness.methods import REGISTRY, build_method, check_spec, describe_methods
 from harness.models import load_backbone
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with torch_threads(1):
+        yield
+
 
 # --- backbones ------------------------------------------------------------------------------------
 

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import pytest
 import torch
-from core_conftest_helpers import randomise_prefix_
+from core_conftest_helpers import randomise_prefix_, torch_threads
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 from harness.methods import build_method
 from harness.methods.prefix import PrefixTuning, kv_shape
 from harness.models import load_backbone
 from harness.train import batch_loss, collate, encode_example
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module", params=["gpt2", "llama"])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from core_conftest_helpers import make_cell, read_log, require_shared_data, write_synthetic_data
+from core_conftest_helpers import make_cell, read_log, require_shared_data, torch_threads, write_synthetic_data
 from safetensors.torch import load_file
 
 import harness.train
@@ -19,6 +19,12 @@ from harness.models import load_backbone
 from harness.train import DONE_FILE, STATE_DIR, batch_loss, collate, encode_example, train_cell
 
 PREFIX = {"type": "prefix", "length": 3, "mid_dim": 16}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
