@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from metrics._paraphrase import cut_table
 from metrics.bleu import BLEU
 from metrics.cider import CIDEr
+from metrics.meteor import MeteorProcess
 from metrics.nist import NIST
 from metrics.ptb import ptb_tokenize_corpus
 from metrics.suites.e2e import load_e2e, score_e2e
@@ -125,3 +127,14 @@ def test_segment_order_does_not_matter(golden: dict) -> None:
         assert shuffled[key] == original[key], key
     for key in ("ROUGE_L", "CIDEr"):  # means of per-segment floats: equal up to summation order
         assert shuffled[key] == pytest.approx(original[key], rel=1e-12), key
+
+
+def test_cut_paraphrase_table_gives_the_same_meteor_statistics(golden: dict) -> None:
+    """The speed-up must not move a number: full table vs the table cut to the test references."""
+    _, refs = golden["tgen"]["inputs"]
+    segments = slice(0, 200)
+    tokens = {system: ptb_tokenize_corpus(*golden[system]["inputs"]) for system in ("tgen", "adapt")}
+    with MeteorProcess(cut_table(tokens["tgen"][1])) as cut, MeteorProcess() as full:
+        for hyps, tok_refs in tokens.values():
+            hyps, tok_refs = hyps[segments], tok_refs[segments]
+            assert cut.statistics(hyps, tok_refs) == full.statistics(hyps, tok_refs)

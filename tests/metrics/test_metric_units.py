@@ -137,3 +137,25 @@ def test_ptb_tokenizer_keeps_one_line_per_text(java: str) -> None:
     # brackets survive lowercased, £ becomes #, punctuation tokens go; line breaks inside a text
     # must not shift the following lines
     assert ptb_tokenize(texts) == ["the eagle -lrb- a pub -rrb- # 20 # 25 is n't good", "x y z", ""]
+
+
+def test_cut_table_keeps_entries_with_a_reference_phrase_in_order(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+
+    from metrics import _paraphrase
+    from metrics.base import MetricError
+
+    table = tmp_path / "table.gz"
+    entries = [(b"0.1", b"big", b"large"), (b"0.2", b"the cat", b"a feline"), (b"0.3", b"dog", b"hound"),
+               (b"0.4", b"a  large", b"huge"), (b"0.5", b"x", b"cat sat")]
+    table.write_bytes(gzip.compress(b"".join(b"\n".join(e) + b"\n" for e in entries)))
+    monkeypatch.setattr(_paraphrase, "coco_file", lambda relative: table)
+    spans = _paraphrase._spans(["the cat sat on a large mat"])
+    _paraphrase._write_cut(spans, tmp_path / "cut.gz")
+    kept = gzip.decompress((tmp_path / "cut.gz").read_bytes()).split(b"\n")[:-1]
+    # "large", "the cat", "a  large" (whitespace runs count as one) and "cat sat" occur in the reference
+    assert kept == [b"0.1", b"big", b"large", b"0.2", b"the cat", b"a feline", b"0.4", b"a  large", b"huge",
+                    b"0.5", b"x", b"cat sat"]
+    table.write_bytes(gzip.compress(b"0.1\nbig\r\nlarge\n"))
+    with pytest.raises(MetricError, match="cannot cut it safely"):
+        _paraphrase._write_cut(spans, tmp_path / "cut2.gz")

@@ -24,44 +24,39 @@ def run_cli(*args: str | Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def small_e2e(tmp_path: Path, data_dir: Path) -> tuple[Path, Path]:
-    """The first 40 TGen outputs with their reference groups (refs.txt format)."""
+def golden_files(data_dir: Path) -> tuple[Path, Path]:
+    """TGen's outputs and the test references: the cut Meteor table is shared with the golden tests."""
     golden = data_dir / "golden" / "e2e"
-    hyps = (golden / "tgen" / "hyp.txt").read_text(encoding="utf-8").splitlines()[:40]
-    groups = (golden / "refs.txt").read_text(encoding="utf-8").strip("\n").split("\n\n")[:40]
-    hyp = tmp_path / "hyp.txt"
-    hyp.write_text("\n".join(hyps) + "\n", encoding="utf-8")
-    ref = tmp_path / "refs.txt"
-    ref.write_text("\n\n".join(groups) + "\n", encoding="utf-8")
-    return hyp, ref
+    return golden / "tgen" / "hyp.txt", golden / "refs.txt"
 
 
-def test_cli_prints_json_and_writes_out_atomically(small_e2e: tuple[Path, Path], tmp_path: Path, java: str) -> None:
-    hyp, ref = small_e2e
+def test_cli_prints_json_and_writes_out_atomically(golden_files: tuple[Path, Path], tmp_path: Path, java: str) -> None:
+    hyp, ref = golden_files
     out = tmp_path / "results" / "scores.json"
     done = run_cli("e2e", "--hyp", hyp, "--ref", ref, "--out", out)
     assert done.returncode == 0, done.stderr
     printed = json.loads(done.stdout)
     assert set(printed) == KEYS | {"signature"} and set(printed["signature"]) == KEYS
-    assert all(isinstance(printed[key], float) for key in KEYS)
+    assert round(printed["BLEU"], 4) == 0.6593 and round(printed["CIDEr"], 4) == 2.2338
     assert json.loads(out.read_text()) == printed
     assert os.listdir(out.parent) == ["scores.json"]  # no temporary file left behind
 
 
-def test_cli_nist_option_in_process(small_e2e: tuple[Path, Path], capsys: pytest.CaptureFixture, java: str) -> None:
-    hyp, ref = small_e2e
+def test_cli_nist_option_in_process(golden_files: tuple[Path, Path], capsys: pytest.CaptureFixture, java: str) -> None:
+    hyp, ref = golden_files
     assert main(["e2e", "--hyp", str(hyp), "--ref", str(ref), "--nist", "pymteval"]) == 0
-    assert "impl:e2e-pymteval" in json.loads(capsys.readouterr().out)["signature"]["NIST"]
+    printed = json.loads(capsys.readouterr().out)
+    assert "impl:e2e-pymteval" in printed["signature"]["NIST"] and round(printed["NIST"], 4) == 8.5923
 
 
-def test_cli_wrong_number_of_lines_exits_2(small_e2e: tuple[Path, Path], tmp_path: Path) -> None:
-    hyp, ref = small_e2e
+def test_cli_wrong_number_of_lines_exits_2(golden_files: tuple[Path, Path], tmp_path: Path) -> None:
+    hyp, ref = golden_files
     short = tmp_path / "short.txt"
-    short.write_text("\n".join(hyp.read_text().splitlines()[:39]) + "\n")
+    short.write_text("\n".join(hyp.read_text(encoding="utf-8").splitlines()[:629]) + "\n", encoding="utf-8")
     done = run_cli("e2e", "--hyp", short, "--ref", ref)
     assert done.returncode == 2 and done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1
-    assert "39 outputs" in done.stderr and "40 reference groups" in done.stderr and "short.txt" in done.stderr
+    assert "629 outputs" in done.stderr and "630 reference groups" in done.stderr and "short.txt" in done.stderr
 
 
 def test_cli_missing_file_and_bad_option_exit_2(tmp_path: Path) -> None:
