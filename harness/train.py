@@ -144,6 +144,12 @@ def train_cell(
             f"{data_dir / 'train.jsonl'} has no rows; re-run the prepare step for this dataset"
         )
     examples = [encode_example(tokenizer, r["source"], r["target"], cfg["max_length"]) for r in rows]
+    cut = sum(all(label == -100 for label in labels) for _, labels in examples)
+    if cut:
+        raise TrainingError(
+            f"cell {cell.id}: {cut} of {len(examples)} training examples lose their whole target to "
+            f"train.max_length={cfg['max_length']}; raise train.max_length"
+        )
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     micro_per_epoch = math.ceil(len(examples) / cfg["batch_size"])
@@ -177,8 +183,8 @@ def train_cell(
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"cell {cell.id}: loss is {loss.item()} at step {step} (lr={scheduler.get_last_lr()[0]:.3g}); "
-                    "lower train.lr, raise warmup_steps or use precision: fp32. Nothing of this cell was saved; "
-                    "other cells are untouched."
+                    "lower train.lr, raise warmup_steps or use precision: fp32. The cell has no trained state "
+                    "(only an earlier resume checkpoint, if any); other cells are untouched."
                 )
             (loss / cfg["grad_accum"]).backward()
             loss_sum += loss.item()

@@ -7,6 +7,7 @@ import torch
 from core_conftest_helpers import randomise_prefix_, torch_threads
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
+from harness.errors import ModelError
 from harness.methods import build_method
 from harness.methods.prefix import PrefixTuning, kv_shape
 from harness.models import load_backbone
@@ -201,7 +202,7 @@ def test_export_from_another_shape_is_rejected(tiny):
     _, model, _ = tiny
     method = build_method({"type": "prefix", "length": 3, "mid_dim": 16}, model)
     other = build_method({"type": "prefix", "length": 4, "mid_dim": 16}, model)
-    with pytest.raises(Exception, match="shape"):
+    with pytest.raises(ModelError, match="shape.*re-train"):
         method.load_export(other.export_state())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,15 @@ def test_prefix_training_lowers_the_loss_of_smollm2_on_real_e2e_rows(tmp_path):
     with torch.no_grad():
         after = batch_loss(method, batch).item()
     assert after < 0.7 * losses[0], f"reloaded prefix loss {after:.3f} vs initial {losses[0]:.3f}"
+
+
+def test_target_cut_by_max_length_is_a_clear_error(tmp_path):
+    """A max_length that swallows every target would give a NaN loss; say what to change instead."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    row = {"id": "a", "source": "name : A long source " * 10, "target": "A text."}
+    (folder / "train.jsonl").write_text(json.dumps(row) + "\n")
+    cell = make_cell("tiny:llama", {"type": "prefix", "length": 2}, max_steps=1, max_length=8)
+    with pytest.raises(TrainingError, match="raise train.max_length"):
+        train_cell(cell, folder, tmp_path / "cell")
+    assert not (tmp_path / "cell" / STATE_DIR / DONE_FILE).exists()

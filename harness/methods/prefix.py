@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from transformers import DynamicCache, PreTrainedModel
 
+from harness.errors import ModelError
 from harness.methods.base import HParam, Method
 
 
@@ -92,8 +93,9 @@ class PrefixTuning(Method):
         prefix = state["prefix"]
         expected = (2 * self.layers, self.kv_heads, self.hp["length"], self.head_dim)
         if tuple(prefix.shape) != expected:
-            raise ValueError(
-                f"exported prefix has shape {tuple(prefix.shape)}, this backbone needs {expected}"
+            raise ModelError(
+                f"exported prefix has shape {tuple(prefix.shape)}, this backbone and prefix length need {expected}: "
+                "the cell was trained with another model or method setting; re-train it (delete its state/ folder)"
             )
         param = next(self.backbone.parameters())
         self.exported = prefix.to(device=param.device, dtype=param.dtype)
