@@ -5,19 +5,21 @@ sufficient statistics; one ``EVAL ||| stats1 ||| stats2 ...`` line then makes th
 every segment score and, last, the corpus score computed from the summed statistics (not a
 mean of segment scores).
 
-The JVM is given the paraphrase table cut down to the references (``_paraphrase``: same scores,
-a 1 s start instead of 5-9 s); one JVM per reference set is kept warm for reuse and killed at
-interpreter exit.
+The JVMs get the paraphrase table cut down to the references (``_paraphrase``: same scores, a
+1 s start instead of 5-9 s), split the segments between them, and are kept warm for reuse (per
+reference set) until interpreter exit.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
@@ -26,7 +28,7 @@ from ._paraphrase import JAR, PARAPHRASES, cut_table
 from .base import MetricError, Score, format_signature
 from .ptb import PTBMetric, ptb_signature
 
-__all__ = ["METEOR", "MeteorProcess", "shared_process", "shutdown"]
+__all__ = ["METEOR", "MeteorProcess", "parallel_statistics", "shared_process", "shared_processes", "shutdown"]
 
 OPTIONS = ["-", "-", "-stdio", "-l", "en", "-norm"]
 # coco's heap size. The rest only changes speed, never results (Java floating point is strict):
@@ -147,28 +149,48 @@ def _floats(line: str, process: MeteorProcess) -> list[float]:
         raise process._failure(f"returned {line[:200]!r}") from None
 
 
-_SHARED: OrderedDict[Path | None, MeteorProcess] = OrderedDict()
+# Segments are scored independently, so a corpus can be split over several JVMs; two use a
+# 2-core machine fully (the cut table makes a JVM cheap to start) without much memory.
+WORKERS = max(1, min(2, os.cpu_count() or 1))
+_SHARED: OrderedDict[Path | None, list[MeteorProcess]] = OrderedDict()
 _SHARED_LOCK = threading.Lock()
-_KEEP = 2  # warm JVMs kept (one per reference set / paraphrase table)
+_KEEP = 2  # paraphrase tables (reference sets) whose JVMs are kept warm
+
+
+def shared_processes(paraphrases: Path | None = None, count: int = WORKERS) -> list[MeteorProcess]:
+    """``count`` process-wide Meteor JVMs for this paraphrase table, started (or restarted) as needed."""
+    with _SHARED_LOCK:
+        processes = [process for process in _SHARED.pop(paraphrases, []) if process.alive()]
+        processes += [MeteorProcess(paraphrases) for _ in range(count - len(processes))]
+        _SHARED[paraphrases] = processes
+        while len(_SHARED) > _KEEP:
+            for process in _SHARED.popitem(last=False)[1]:
+                process.close()
+        return processes[:count]
 
 
 def shared_process(paraphrases: Path | None = None) -> MeteorProcess:
-    """A process-wide Meteor JVM for this paraphrase table, started on first use (and again if it died)."""
-    with _SHARED_LOCK:
-        process = _SHARED.pop(paraphrases, None)
-        if process is None or not process.alive():
-            process = MeteorProcess(paraphrases)
-        _SHARED[paraphrases] = process
-        while len(_SHARED) > _KEEP:
-            _SHARED.popitem(last=False)[1].close()
-        return process
+    return shared_processes(paraphrases, 1)[0]
 
 
 def shutdown() -> None:
     """Stop the shared JVMs now (they are stopped at exit anyway)."""
     with _SHARED_LOCK:
         while _SHARED:
-            _SHARED.popitem()[1].close()
+            for process in _SHARED.popitem()[1]:
+                process.close()
+
+
+def parallel_statistics(workers: Sequence[MeteorProcess], hypotheses: Sequence[str],
+                        references: Sequence[Sequence[str]]) -> list[str]:
+    """Statistics of consecutive slices of the corpus on several JVMs, in corpus order."""
+    size = -(-len(hypotheses) // len(workers))
+    slices = [slice(start, start + size) for start in range(0, len(hypotheses), size)]
+    if len(slices) <= 1:
+        return workers[0].statistics(hypotheses, references)
+    with ThreadPoolExecutor(len(slices)) as pool:
+        parts = pool.map(lambda worker, part: worker.statistics(hypotheses[part], references[part]), workers, slices)
+        return [line for part in parts for line in part]
 
 
 class METEOR(PTBMetric):
@@ -194,7 +216,9 @@ class METEOR(PTBMetric):
                 table: Path | None = cut_table(references)
             except MetricError:  # a table we cannot cut safely: load it whole (slower, same scores)
                 table = None
-            self._used = shared_process(table)
+            workers = shared_processes(table)
+            self._used = workers[0]
+            return parallel_statistics(workers, hypotheses, references)
         return self._used.statistics(hypotheses, references)
 
     def score_from_statistics(self, stats: list[str]) -> Score:
