@@ -7,13 +7,27 @@ from typing import Any
 from transformers import PreTrainedModel
 
 from harness.errors import ConfigError
+from harness.methods.adapter import Adapter
 from harness.methods.base import HParam, Method
+from harness.methods.embedding import EmbeddingOnly
 from harness.methods.finetune import FineTune
+from harness.methods.ft_topk import FineTuneTopK
+from harness.methods.infix import InfixTuning
+from harness.methods.lora import LoRA
 from harness.methods.prefix import PrefixTuning
+from harness.methods.prompt import PromptTuning
+from harness.methods.prompt_design import PromptDesign
 
 REGISTRY: dict[str, type[Method]] = {
     FineTune.name: FineTune,
     PrefixTuning.name: PrefixTuning,
+    FineTuneTopK.name: FineTuneTopK,
+    Adapter.name: Adapter,
+    EmbeddingOnly.name: EmbeddingOnly,
+    InfixTuning.name: InfixTuning,
+    PromptTuning.name: PromptTuning,
+    LoRA.name: LoRA,
+    PromptDesign.name: PromptDesign,
 }
 
 # Keys of a config `methods:` entry that belong to the harness, not to the method's hyper-parameters.
