@@ -151,13 +151,18 @@ def train_cell(
             f"train.max_length={cfg['max_length']}; raise train.max_length"
         )
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    # Methods whose starting state needs the vocabulary or the data: prompt tuning's vocab/class-label inits,
+    # prompt design's demonstrations. Before any checkpoint is loaded, so a resumed state wins.
+    if hasattr(method, "prepare"):
+        method.prepare(tokenizer, rows)
 
     micro_per_epoch = math.ceil(len(examples) / cfg["batch_size"])
     steps_per_epoch = math.ceil(micro_per_epoch / cfg["grad_accum"])
-    total_steps = cfg["max_steps"] or steps_per_epoch * cfg["epochs"]
-    optimizer = torch.optim.AdamW(
-        method.trainable_parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"]
-    )
+    params = method.trainable_parameters()
+    # Nothing to train (prompt design): no step runs, the export and trained.json are written as for any cell.
+    total_steps = (cfg["max_steps"] or steps_per_epoch * cfg["epochs"]) if params else 0
+    # One explicit parameter group: AdamW refuses an empty parameter list, but not an empty group.
+    optimizer = torch.optim.AdamW([{"params": params}], lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     scheduler = get_linear_schedule_with_warmup(optimizer, cfg["warmup_steps"], total_steps)
 
     step = 0
