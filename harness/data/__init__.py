@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from harness.data import dart, e2e, webnlg, xsum
+from harness.data import dart, e2e, glue, mrqa, superglue, webnlg, xsum
 from harness.data.paths import data_root
 from harness.errors import ConfigError
 
@@ -28,6 +28,9 @@ class DatasetModule(Protocol):
 
 DATASETS: dict[str, DatasetModule] = {
     e2e.NAME: e2e,
+    superglue.NAME: superglue,
+    mrqa.NAME: mrqa,
+    glue.NAME: glue,
     webnlg.NAME: webnlg,
     dart.NAME: dart,
     xsum.NAME: xsum,

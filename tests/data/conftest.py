@@ -34,6 +34,57 @@ def e2e_full(shared_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tup
     out = tmp_path_factory.mktemp("e2e-full")
     return out, prepare("e2e", {}, shared_root, out)
 
+# --- Lester et al.'s classification and QA sets (superglue, mrqa, glue) ----------------
+
+
+@pytest.fixture(scope="session")
+def lester_root() -> Path:
+    """The real data root with superglue/, mrqa/ and glue/; skipped locally when absent, a failure in CI."""
+    root = _shared_data_root()
+    missing = [name for name in ("superglue", "mrqa", "glue") if not (root / name).is_dir()]
+    if missing:
+        message = f"{', '.join(missing)} not found under {root}; set HARNESS_DATA_DIR to the shared data folder."
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return root
+
+
+@pytest.fixture(scope="session")
+def hub_library():
+    """The `datasets` library for the hub-path tests: skipped when not installed, unless CI must have it.
+
+    CI must have it when the project's dev extra lists it (pyproject.toml); otherwise the hub
+    path is optional and its tests are skipped there too.
+    """
+    try:
+        import datasets
+    except ImportError:
+        import re
+
+        # tomllib is 3.11+; the dev extra is one line of pyproject.toml.
+        pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+        required = re.search(r'^dev\s*=\s*\[[^\]]*"datasets\b', pyproject, re.MULTILINE) is not None
+        if required and os.environ.get("CI") == "true":
+            pytest.fail("`datasets` is in the dev extra but not installed: pip install -e '.[dev]'.")
+        pytest.skip("the `datasets` library is not installed (optional: the hub path)")
+    return datasets
+
+
+@pytest.fixture
+def write_hub_folder():
+    """Writes a local dataset in the hub's layout (`<split>.jsonl` per split), as `datasets.load_dataset` reads it."""
+    import json
+
+    def write(folder: Path, splits: dict[str, list[dict]]) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        for split, rows in splits.items():
+            text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+            (folder / f"{split}.jsonl").write_text(text, encoding="utf-8")
+        return folder
+
+    return write
+
 
 # --- the generation sets of Li & Liang (webnlg, dart, xsum) ------------------------------
 
