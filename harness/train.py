@@ -11,6 +11,7 @@ import json
 import math
 import random
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -169,6 +170,7 @@ def train_cell(
     if ckpt_dir.exists():
         step = _load_checkpoint(ckpt_dir, method, optimizer, scheduler)
         _truncate_log(log_path, step)
+        print(f"resuming {cell.id} from its checkpoint at step {step}/{total_steps}", file=sys.stderr)
     elif log_path.exists():
         log_path.unlink()
 

@@ -96,7 +96,7 @@ def test_labels_do_not_change_ids(raw):
 def test_method_overrides_merge_into_the_global_blocks(raw):
     raw["methods"]["prefix"]["decode"] = {"num_beams": 3}
     cells = {c.method: c for c in cells_for(validate_config(raw))}
-    assert cells["prefix"].train["lr"] == 8e-5 and cells["finetune"].train["lr"] == 5e-5
+    assert cells["prefix"].train["lr"] == 1e-3 and cells["finetune"].train["lr"] == 5e-5
     assert cells["prefix"].train["batch_size"] == 10
     assert cells["prefix"].decode["num_beams"] == 3 and cells["finetune"].decode["num_beams"] == 5
     assert "train" not in cells["prefix"].method_spec and cells["prefix"].method_spec["type"] == "prefix"

@@ -25,7 +25,7 @@ def test_quickstart_loads_with_defaults_filled():
     config = load_config(QUICKSTART)
     assert config["train"]["lr"] == 5.0e-5 and config["train"]["epochs"] == 1
     assert config["resources"]["train"] == {"mem_mb": 16000, "runtime": 720, "gpus": 0}
-    assert config["scoring"] == {"nist": "mteval"}
+    assert config["scoring"] == {"nist": "pymteval"}
     # the method's own defaults are written out, so a changed default changes the cell hash
     assert config["methods"]["finetune"]["type"] == "finetune"
     assert config["methods"]["prefix"]["length"] == 5
