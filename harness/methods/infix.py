@@ -28,15 +28,9 @@ from transformers import PreTrainedModel
 
 from harness.errors import ModelError
 from harness.methods.base import HParam
-from harness.methods.layout import Hooks, add_to_columns, blocks, projections
+from harness.methods.layout import Hooks, add_to_columns, blocks, projections, separator_id
 from harness.methods.prefix import _positive_int, kv_shape
 from harness.methods.virtual_tokens import VirtualTokens, check_export_shape, reparameterisation
-
-
-def separator_id(config) -> int:
-    """The token that ends every source, as `harness.generate.prompt_ids` picks it (BOS, else EOS)."""
-    sep = config.bos_token_id if config.bos_token_id is not None else config.eos_token_id
-    return sep[0] if isinstance(sep, list) else sep
 
 
 class InfixTuning(VirtualTokens):

@@ -55,6 +55,13 @@ def mlp(block: nn.Module) -> nn.Module:
     raise _unsupported(block, "the feed-forward (mlp) of a block")
 
 
+def separator_id(config) -> int:
+    """The token that ends every source in the input (`harness.generate.prompt_ids`: BOS, else EOS), read from
+    the backbone's config, since methods do not get the tokenizer at inference."""
+    sep = config.bos_token_id if config.bos_token_id is not None else config.eos_token_id
+    return sep[0] if isinstance(sep, list) else sep
+
+
 @dataclass(frozen=True)
 class Projection:
     """One attention projection: the module computing it and which output columns are its own."""

@@ -3,7 +3,8 @@
 Protocol of Brown et al. 2020: before every test input, K demonstrations drawn at random from the training
 set, each written as a training example is written here (source, separator, target, EOS); the frozen model
 continues after the test source's separator. The draws are reproducible: seeded by `seed` and the input's
-own tokens, so an input gets the same demonstrations in any batch. When demonstrations and input would not
+source tokens (up to its separator), so a source gets the same demonstrations in any batch, with or without
+its target after it. When demonstrations and input would not
 fit the model's context minus room for the output, the demonstrations farthest from the input are dropped
 (GPT-3 likewise uses as many as fit its window).
 
@@ -24,6 +25,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from harness.errors import ConfigError, ModelError
 from harness.methods.base import HParam, Method
+from harness.methods.layout import separator_id
 
 ROOM_FOR_OUTPUT = 100  # context positions kept free for the generated text (Li & Liang decode up to 100 tokens)
 
@@ -57,6 +59,7 @@ class PromptDesign(Method):
         self.register_buffer("pool_ids", torch.zeros(0, dtype=torch.long), persistent=False)
         self.register_buffer("pool_offsets", torch.zeros(1, dtype=torch.long), persistent=False)
         self.draw_seed = self.hp["seed"] or 0
+        self.separator = separator_id(config)
 
     def prepare(self, tokenizer: PreTrainedTokenizerBase, rows: list[dict]) -> None:
         """Keep the tokenised training rows as the demonstration pool (the train loop calls this once)."""
@@ -82,7 +85,8 @@ class PromptDesign(Method):
                 f"prompt-design: {shots} shots but {n} demonstrations are loaded; train the cell (its export holds "
                 "the training examples) before decoding, or load its export"
             )
-        key = zlib.crc32(torch.tensor(tokens, dtype=torch.int64).numpy().tobytes())
+        source = tokens[: tokens.index(self.separator) + 1] if self.separator in tokens else tokens
+        key = zlib.crc32(torch.tensor(source, dtype=torch.int64).numpy().tobytes())
         picks = random.Random(f"{self.draw_seed}:{key}").sample(range(n), shots)
         offsets = self.pool_offsets.tolist()
         demos = [self.pool_ids[offsets[i] : offsets[i + 1]].tolist() for i in picks]
