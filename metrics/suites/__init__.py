@@ -13,6 +13,9 @@ __all__ = ["SUITES", "load_suite"]
 
 SUITES: dict[str, str] = {
     "e2e": "metrics.suites.e2e",
+    "superglue": "metrics.suites.superglue",
+    "mrqa": "metrics.suites.mrqa",
+    "glue": "metrics.suites.glue",
 }
 
 
