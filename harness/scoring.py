@@ -23,6 +23,33 @@ def _e2e(hypotheses: list[str], references: list[list[str]], scoring: dict) -> d
 # dataset -> suite(hypotheses, references, config.scoring) -> {metric: value, ..., "signature": {...}}
 SUITES: dict[str, Suite] = {"e2e": _e2e}
 
+# Benchmarks whose official scorer needs more than the references (labels, MultiRC question groups,
+# MRQA datasets, the QQP<->MRPC label map) get the test rows and the manifest's "task" entry:
+# dataset -> suite(hypotheses, test rows, manifest["task"], config.scoring) -> the same shape.
+RowSuite = Callable[[list[str], list[dict], dict, dict], dict]
+
+
+def _superglue(hypotheses: list[str], rows: list[dict], task: dict, scoring: dict) -> dict:
+    from metrics.suites.superglue import score_superglue
+
+    return score_superglue(task["name"], hypotheses, rows)
+
+
+def _mrqa(hypotheses: list[str], rows: list[dict], task: dict, scoring: dict) -> dict:
+    from metrics.suites.mrqa import score_mrqa
+
+    return score_mrqa(hypotheses, rows)
+
+
+def _glue(hypotheses: list[str], rows: list[dict], task: dict, scoring: dict) -> dict:
+    from metrics.suites.glue import check_label_map, score_glue
+
+    check_label_map(task["label_map"], task["name"], task["eval_task"])  # predictions are in task["name"]'s words
+    return score_glue(hypotheses, [row["label"] for row in rows], task["eval_task"], trained_on=task["name"])
+
+
+ROW_SUITES: dict[str, RowSuite] = {"superglue": _superglue, "mrqa": _mrqa, "glue": _glue}
+
 SUMMARY_COLUMNS = ["cell_id", "dataset", "split", "model", "method", "seed", "metric", "value"]
 
 
@@ -31,7 +58,7 @@ def suite_for(dataset: str) -> Suite:
         return SUITES[dataset]
     except KeyError:
         raise ConfigError(
-            f"no scoring suite for dataset {dataset!r}; suites exist for {sorted(SUITES)} "
+            f"no scoring suite for dataset {dataset!r}; suites exist for {sorted([*SUITES, *ROW_SUITES])} "
             "(add one to harness.scoring.SUITES)."
         ) from None
 
@@ -55,13 +82,18 @@ def score_cell(cell: Cell, data_dir: Path, cell_dir: Path, scoring: dict, **prov
     test_path = Path(data_dir) / "test.jsonl"
     if not test_path.is_file():
         raise DataError(f"{test_path} not found; run `python -m harness prepare` for {cell.dataset} first.")
-    references = [row["references"] for row in read_jsonl(test_path)]
+    rows = read_jsonl(test_path)
+    references = [row["references"] for row in rows]
     if len(hypotheses) != len(references):
         raise DataError(
             f"{cell_dir}/generations.txt has {len(hypotheses)} lines but {test_path} has {len(references)} "
             "test inputs; the generations are stale or truncated: delete them and generate again."
         )
-    scores = dict(suite_for(cell.dataset)(hypotheses, references, scoring))
+    if cell.dataset in ROW_SUITES:
+        task = json.loads((Path(data_dir) / "manifest.json").read_text(encoding="utf-8"))["task"]
+        scores = dict(ROW_SUITES[cell.dataset](hypotheses, rows, task, scoring))
+    else:
+        scores = dict(suite_for(cell.dataset)(hypotheses, references, scoring))
     signatures = scores.pop("signature")
     record = {
         "cell": cell.id,
