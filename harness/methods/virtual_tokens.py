@@ -50,15 +50,15 @@ class VirtualTokens(Method):
         """Per row, the index in `input_ids` before which the vectors go (0: prepended)."""
         return torch.zeros(input_ids.shape[0], dtype=torch.long, device=input_ids.device)
 
+    def length(self) -> int:
+        return self.hp["length"]
+
     def _new_index(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(insertion index [B], new slot of every old position 0..T [B, T+1]); old position T is "one past the
         end", so that new_index[:, t + 1] - 1 is the slot whose logits predict token t + 1."""
         at = self.insert_at(input_ids, attention_mask)
         old = torch.arange(input_ids.shape[1] + 1, device=input_ids.device)
         return at, old + self.length() * (old >= at[:, None])
-
-    def length(self) -> int:
-        return self.hp["length"]
 
     def model_inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, Any]:
         at, new_index = self._new_index(input_ids, attention_mask)
@@ -81,7 +81,10 @@ class VirtualTokens(Method):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any) -> Any:
         out = self.backbone(**self.model_inputs(input_ids, attention_mask), **kwargs)
-        _, new_index = self._new_index(input_ids, attention_mask)
+        at, new_index = self._new_index(input_ids, attention_mask)
+        if not at.any():  # prepended everywhere: a view, no copy of the [B, T, vocab] logits
+            out.logits = out.logits[:, self.length() :]
+            return out
         source = new_index[:, 1:] - 1  # the slot whose logits predict token t + 1
         out.logits = out.logits.gather(1, source[..., None].expand(-1, -1, out.logits.shape[-1]))
         return out
