@@ -1,13 +1,15 @@
-"""What every method must do, as plain functions that tests/methods/test_<method>.py call.
+"""What every method must do, as plain functions that tests/methods/test_every_method.py and the per-method
+files call.
 
-One short training run per method (`train_tiny`, module-scoped in each test file) feeds the checks: the
-frozen part is bit-identical, the method's own tensors moved, the export holds only its own state and
-reloads on a fresh backbone, training lowered the loss; and on a fresh method, decoding differs from the
-bare backbone and the decoder's cached steps agree with a full forward pass.
+One short training run per method (`CASES`, trained once per session by the `trained` fixture of conftest.py)
+feeds the checks: the frozen part is bit-identical, the method's own tensors moved, the export holds only its
+own state and reloads on a fresh backbone, training lowered the loss; and on a fresh method, decoding differs
+from the bare backbone and the decoder's cached steps agree with a full forward pass.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +32,31 @@ FAST = dict(lr=1e-2, max_steps=3, batch_size=ROWS)
 SOURCES = [s for s, _ in SYNTHETIC_ROWS[:3]]
 GREEDY = {**DECODE, "strategy": "greedy", "max_new_tokens": 6, "min_new_tokens": 6, "batch_size": 3}
 
+# The training run of each trainable method: (spec, tiny backbone). GPT-2 where its layout is what is special
+# (fused c_attn for LoRA, transformer.h for FT-top-k), the dropout-free Llama elsewhere.
+CASES = {
+    "ft-top-k": ({"type": "ft-top-k", "k": 1}, "gpt2"),  # tiny:gpt2 has 2 blocks: only the second one trains
+    "adapter": ({"type": "adapter", "bottleneck": 4}, "llama"),
+    "emb": ({"type": "emb", "length": 3, "mid_dim": 16}, "llama"),
+    "infix": ({"type": "infix", "length": 2, "mid_dim": 16}, "llama"),
+    "prompt": ({"type": "prompt", "length": 4, "init": "vocab"}, "llama"),
+    "lora": ({"type": "lora", "r": 2, "alpha": 4}, "gpt2"),
+}
+
 
 @functools.cache
 def tokenizer():
     return load_tokenizer({"source": "tiny:llama"})  # the tiny models share the packaged SmolLM2 tokenizer
+
+
+@functools.cache
+def _pristine(kind: str):
+    return load_backbone({"source": f"tiny:{kind}"})[0]
+
+
+def tiny(kind: str):
+    """A fresh tiny:`kind` backbone, as load_backbone gives it (a copy: loading re-reads the tokenizer, ~0.5 s)."""
+    return copy.deepcopy(_pristine(kind))
 
 
 def training_batch() -> dict[str, torch.Tensor]:
@@ -122,7 +145,7 @@ def assert_export_reloads_on_a_fresh_backbone(t: Trained) -> None:
     """A fresh backbone + the method built from the spec + the export = the trained method's logits."""
     batch = training_batch()
     expected = t.method.eval()(batch["input_ids"], batch["attention_mask"]).logits
-    model, _ = load_backbone({"source": f"tiny:{t.kind}"})
+    model = tiny(t.kind)
     fresh = build_method(t.spec, model).eval()
     assert not torch.allclose(fresh(batch["input_ids"], batch["attention_mask"]).logits, expected, atol=1e-4)
     fresh.load_export_from(t.cell_dir / STATE_DIR)
@@ -132,7 +155,7 @@ def assert_export_reloads_on_a_fresh_backbone(t: Trained) -> None:
 
 def fresh_method(spec: dict, kind: str, std: float | None = None, seed: int = 0) -> Method:
     """A method on a freshly loaded tiny backbone; `std`: its own tensors set to N(0, std) values."""
-    model, _ = load_backbone({"source": f"tiny:{kind}"})
+    model = tiny(kind)
     return _build(spec, model, std, seed)
 
 
@@ -146,7 +169,7 @@ def _build(spec: dict, model, std: float | None, seed: int) -> Method:
 
 def assert_decoding_differs_from_the_bare_backbone(spec: dict, kind: str, std: float | None, prepare=None) -> None:
     """Greedy outputs of the bare backbone, then of the method (its tensors randomised with `std`) on it."""
-    model, _ = load_backbone({"source": f"tiny:{kind}"})
+    model = tiny(kind)
     without = decode(build_method({"type": "finetune"}, model), tokenizer(), SOURCES, GREEDY)
     method = _build(spec, model, std, seed=0)
     if prepare is not None:

@@ -1,56 +1,28 @@
-"""Adapters: where they sit (Lin: on the block output; Houlsby: on attention and FFN outputs), their size from
-a fraction, and the common checks (frozen backbone, own export, reload, loss, decoding)."""
+"""Adapters: where they sit (Lin: on the block output; Houlsby: on attention and FFN outputs), their size from a
+fraction, one hooked method per backbone (common checks: test_every_method)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from method_checks import (
-    assert_backbone_bit_identical,
-    assert_decoding_differs_from_the_bare_backbone,
-    assert_every_trainable_tensor_moved,
-    assert_export_holds_no_backbone_tensor,
-    assert_export_reloads_on_a_fresh_backbone,
-    assert_training_lowered_the_loss,
-    train_tiny,
-    training_batch,
-)
+from method_checks import CASES, exported, tiny, training_batch
 
 from harness.errors import ConfigError, ModelError
 from harness.methods import build_method, check_spec
 from harness.methods.adapter import adapter_count
 from harness.methods.layout import attention, blocks, mlp
-from harness.models import load_backbone
 
-SPEC = {"type": "adapter", "bottleneck": 4}
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    return train_tiny(SPEC, "llama", tmp_path_factory.mktemp("adapter"))
+SPEC = CASES["adapter"][0]  # bottleneck 4
 
 
-def test_backbone_bit_identical_and_adapters_trained(trained):
-    assert_backbone_bit_identical(trained)
-    assert_every_trainable_tensor_moved(trained)
-
-
-def test_export_holds_the_adapters_only_and_reloads(trained):
-    state = assert_export_holds_no_backbone_tensor(trained)
+def test_export_holds_the_adapters(trained):
+    run = trained("adapter")
+    state = exported(run)
     assert {k.split(".")[0] for k in state} == {"adapters"}
-    config = trained.method.backbone.config
+    config = run.method.backbone.config
     assert sum(v.numel() for v in state.values()) == config.num_hidden_layers * adapter_count(
         config.hidden_size, 4, "lin"
     )
-    assert_export_reloads_on_a_fresh_backbone(trained)
-
-
-def test_training_lowers_the_loss(trained):
-    assert_training_lowered_the_loss(trained)
-
-
-def test_decoding_differs_from_the_bare_backbone():
-    assert_decoding_differs_from_the_bare_backbone({**SPEC, "style": "houlsby"}, "gpt2", std=0.5)
 
 
 def _bare_forward(model, ids, mask):
@@ -73,7 +45,7 @@ def _inputs(module):
 @torch.no_grad()
 @pytest.mark.parametrize("kind", ["gpt2", "llama"])
 def test_lin_adapter_reads_the_block_output_and_starts_as_identity_when_up_is_zero(kind):
-    model, _ = load_backbone({"source": f"tiny:{kind}"})
+    model = tiny(kind)
     model.eval()
     batch = training_batch()
     ids, mask = batch["input_ids"], batch["attention_mask"]
@@ -94,7 +66,7 @@ def test_lin_adapter_reads_the_block_output_and_starts_as_identity_when_up_is_ze
 
 @torch.no_grad()
 def test_houlsby_adapters_read_the_attention_and_ffn_outputs():
-    model, _ = load_backbone({"source": "tiny:gpt2"})
+    model = tiny("gpt2")
     model.eval()
     batch = training_batch()
     ids, mask = batch["input_ids"], batch["attention_mask"]
@@ -116,7 +88,7 @@ def test_houlsby_adapters_read_the_attention_and_ffn_outputs():
 
 
 def test_fraction_picks_the_nearest_bottleneck_on_the_real_backbone():
-    model, _ = load_backbone({"source": "tiny:llama"})
+    model = tiny("llama")
     total = sum(p.numel() for p in model.parameters())
     method = build_method({"type": "adapter", "fraction": 0.01}, model)
     layers, d = model.config.num_hidden_layers, model.config.hidden_size
@@ -127,7 +99,7 @@ def test_fraction_picks_the_nearest_bottleneck_on_the_real_backbone():
 
 
 def test_a_second_hooked_method_on_one_backbone_is_refused_until_removed():
-    model, _ = load_backbone({"source": "tiny:gpt2"})
+    model = tiny("gpt2")
     first = build_method(SPEC, model)
     with pytest.raises(ModelError, match="already carries the hooks of a 'adapter' method"):
         build_method({"type": "lora"}, model)
@@ -151,6 +123,6 @@ def test_bad_hyper_parameters_are_config_errors(spec, message):
 
 
 def test_bottleneck_and_fraction_together_are_a_config_error():
-    model, _ = load_backbone({"source": "tiny:gpt2"})
+    model = tiny("gpt2")
     with pytest.raises(ConfigError, match=r"both bottleneck \(6\) and fraction \(0.001\) are set; keep one"):
         build_method({"type": "adapter", "bottleneck": 6, "fraction": 0.001}, model)

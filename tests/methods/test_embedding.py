@@ -1,66 +1,29 @@
-"""EMB-k: projected vectors in front of the input embeddings only; the MLP is not exported."""
+"""EMB-k: projected vectors in front of the input embeddings only; the MLP is not exported (common checks:
+test_every_method)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from method_checks import (
-    assert_backbone_bit_identical,
-    assert_cached_steps_match_a_full_forward,
-    assert_decoding_differs_from_the_bare_backbone,
-    assert_every_trainable_tensor_moved,
-    assert_export_holds_no_backbone_tensor,
-    assert_export_reloads_on_a_fresh_backbone,
-    assert_padding_does_not_leak_into_the_loss,
-    assert_training_lowered_the_loss,
-    fresh_method,
-    train_tiny,
-    training_batch,
-)
+from method_checks import CASES, exported, fresh_method, training_batch
 
 from harness.errors import ConfigError, ModelError
 from harness.methods import check_spec
 
-SPEC = {"type": "emb", "length": 3, "mid_dim": 16}
+SPEC = CASES["emb"][0]  # length 3, mid_dim 16
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    return train_tiny(SPEC, "llama", tmp_path_factory.mktemp("emb"))
-
-
-def test_backbone_bit_identical_and_mlp_trained(trained):
-    assert_backbone_bit_identical(trained)
-    assert_every_trainable_tensor_moved(trained)
-    assert set(trained.trainable_before) == {
+def test_the_mlp_trains_and_only_its_projection_is_exported(trained):
+    run = trained("emb")
+    assert set(run.trainable_before) == {
         "wte.weight",
         "control_trans.0.weight",
         "control_trans.0.bias",
         "control_trans.2.weight",
         "control_trans.2.bias",
     }
-
-
-def test_export_is_the_projected_vectors_and_reloads(trained):
-    state = assert_export_holds_no_backbone_tensor(trained)
-    assert list(state) == ["embeddings"]
-    assert state["embeddings"].shape == (3, trained.method.backbone.config.hidden_size)
-    assert_export_reloads_on_a_fresh_backbone(trained)
-
-
-def test_training_lowers_the_loss(trained):
-    assert_training_lowered_the_loss(trained)
-
-
-def test_decoding_differs_from_the_bare_backbone():
-    assert_decoding_differs_from_the_bare_backbone(SPEC, "llama", std=0.5)
-
-
-@pytest.mark.parametrize("kind", ["gpt2", "llama"])
-def test_cached_decoding_steps_and_padding(kind):
-    method = fresh_method(SPEC, kind, std=0.5)
-    assert_cached_steps_match_a_full_forward(method)
-    assert_padding_does_not_leak_into_the_loss(method)
+    state = exported(run)
+    assert list(state) == ["embeddings"] and state["embeddings"].shape == (3, run.method.backbone.config.hidden_size)
 
 
 @torch.no_grad()
@@ -73,10 +36,10 @@ def test_vectors_go_in_front_of_the_embedded_input_and_logits_keep_the_callers_p
     assert torch.allclose(method(ids, mask).logits, explicit[:, 3:], atol=1e-5, rtol=0)
 
 
-def test_a_mismatched_export_is_a_model_error(trained, tmp_path):
+def test_a_mismatched_export_is_a_model_error(trained):
     method = fresh_method({**SPEC, "length": 4}, "llama")
     with pytest.raises(ModelError, match=r"exported 'embeddings' has shape \(3, 32\), .* need \(4, 32\)"):
-        method.load_export_from(trained.cell_dir / "state")
+        method.load_export_from(trained("emb").cell_dir / "state")
 
 
 @pytest.mark.parametrize("key", ["length", "mid_dim"])

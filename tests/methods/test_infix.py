@@ -1,63 +1,27 @@
-"""INFIX-k: slots right after the separator, with input vectors and per-layer key/value offsets."""
+"""INFIX-k: slots right after the separator, with input vectors and per-layer key/value offsets (common checks:
+test_every_method)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from method_checks import (
-    assert_backbone_bit_identical,
-    assert_cached_steps_match_a_full_forward,
-    assert_decoding_differs_from_the_bare_backbone,
-    assert_every_trainable_tensor_moved,
-    assert_export_holds_no_backbone_tensor,
-    assert_export_reloads_on_a_fresh_backbone,
-    assert_padding_does_not_leak_into_the_loss,
-    assert_training_lowered_the_loss,
-    fresh_method,
-    tokenizer,
-    train_tiny,
-)
+from method_checks import CASES, exported, fresh_method, tokenizer
 
 from harness.errors import ConfigError, ModelError
 from harness.generate import prompt_ids
 from harness.methods import build_method, check_spec
 from harness.methods.layout import blocks, projections
 
-SPEC = {"type": "infix", "length": 2, "mid_dim": 16}
+SPEC = CASES["infix"][0]  # length 2, mid_dim 16
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    return train_tiny(SPEC, "llama", tmp_path_factory.mktemp("infix"))
-
-
-def test_backbone_bit_identical_and_infix_trained(trained):
-    assert_backbone_bit_identical(trained)
-    assert_every_trainable_tensor_moved(trained)
-
-
-def test_export_is_vectors_and_offsets_and_reloads(trained):
-    state = assert_export_holds_no_backbone_tensor(trained)
-    config = trained.method.backbone.config
+def test_export_is_input_vectors_and_key_value_offsets(trained):
+    run = trained("infix")
+    state, config = exported(run), run.method.backbone.config
     head_dim = config.hidden_size // config.num_attention_heads
+    assert set(state) == {"embeddings", "kv"}
     assert state["embeddings"].shape == (2, config.hidden_size)
     assert state["kv"].shape == (2 * config.num_hidden_layers, config.num_key_value_heads, 2, head_dim)
-    assert_export_reloads_on_a_fresh_backbone(trained)
-
-
-def test_training_lowers_the_loss(trained):
-    assert_training_lowered_the_loss(trained)
-
-
-def test_decoding_differs_from_the_bare_backbone():
-    assert_decoding_differs_from_the_bare_backbone(SPEC, "gpt2", std=0.5)
-
-
-@pytest.mark.parametrize("kind", ["gpt2", "llama"])
-def test_cached_decoding_steps_and_padding(kind):
-    method = fresh_method(SPEC, kind, std=0.5)
-    assert_cached_steps_match_a_full_forward(method)
-    assert_padding_does_not_leak_into_the_loss(method)
 
 
 def _text():

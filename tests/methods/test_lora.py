@@ -1,52 +1,24 @@
-"""LoRA: low-rank updates of the chosen attention projections only (GPT-2: columns of the fused c_attn)."""
+"""LoRA: low-rank updates of the chosen attention projections only (GPT-2: columns of the fused c_attn; common
+checks: test_every_method)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from method_checks import (
-    assert_backbone_bit_identical,
-    assert_decoding_differs_from_the_bare_backbone,
-    assert_every_trainable_tensor_moved,
-    assert_export_holds_no_backbone_tensor,
-    assert_export_reloads_on_a_fresh_backbone,
-    assert_training_lowered_the_loss,
-    fresh_method,
-    train_tiny,
-    training_batch,
-)
+from method_checks import CASES, exported, fresh_method, training_batch
 
 from harness.errors import ConfigError
 from harness.methods import build_method, check_spec
 from harness.methods.layout import blocks, projections
 
-SPEC = {"type": "lora", "r": 2, "alpha": 4}
+SPEC = CASES["lora"][0]  # r 2, alpha 4: updates scaled by 2
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    return train_tiny(SPEC, "gpt2", tmp_path_factory.mktemp("lora"))
-
-
-def test_backbone_bit_identical_and_updates_trained(trained):
-    assert_backbone_bit_identical(trained)
-    assert_every_trainable_tensor_moved(trained)
-
-
-def test_export_holds_the_low_rank_matrices_and_reloads(trained):
-    state = assert_export_holds_no_backbone_tensor(trained)
-    config = trained.method.backbone.config
+def test_export_holds_the_low_rank_matrices_of_q_and_v(trained):
+    run = trained("lora")
+    state, config = exported(run), run.method.backbone.config
     assert {k.rsplit(".", 2)[1] for k in state} == {"q", "v"}
     assert sum(v.numel() for v in state.values()) == config.n_layer * 2 * 2 * (config.n_embd + config.n_embd)
-    assert_export_reloads_on_a_fresh_backbone(trained)
-
-
-def test_training_lowers_the_loss(trained):
-    assert_training_lowered_the_loss(trained)
-
-
-def test_decoding_differs_from_the_bare_backbone():
-    assert_decoding_differs_from_the_bare_backbone(SPEC, "llama", std=0.5)
 
 
 def _io(module, method):

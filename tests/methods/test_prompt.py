@@ -1,21 +1,10 @@
-"""Prompt tuning: Lester's three inits, the P x d export, and the common checks."""
+"""Prompt tuning: Lester's three inits and the P x d export (common checks: test_every_method)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from method_checks import (
-    assert_backbone_bit_identical,
-    assert_cached_steps_match_a_full_forward,
-    assert_decoding_differs_from_the_bare_backbone,
-    assert_every_trainable_tensor_moved,
-    assert_export_holds_no_backbone_tensor,
-    assert_export_reloads_on_a_fresh_backbone,
-    assert_training_lowered_the_loss,
-    fresh_method,
-    tokenizer,
-    train_tiny,
-)
+from method_checks import exported, fresh_method, tokenizer
 from tokenizers import Tokenizer, models
 from transformers import PreTrainedTokenizerFast
 
@@ -23,35 +12,20 @@ from harness.errors import ConfigError, ModelError
 from harness.methods import check_spec
 from harness.methods.prompt import FREQUENT, frequent_token_ids
 
-SPEC = {"type": "prompt", "length": 4, "init": "vocab"}
 
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    return train_tiny(SPEC, "llama", tmp_path_factory.mktemp("prompt"))
-
-
-def test_backbone_bit_identical_and_prompt_trained(trained):
-    assert_backbone_bit_identical(trained)
-    assert_every_trainable_tensor_moved(trained)
-    assert list(trained.trainable_before) == ["prompt"]
-
-
-def test_export_is_the_prompt_matrix_and_reloads(trained):
-    state = assert_export_holds_no_backbone_tensor(trained)
-    assert list(state) == ["prompt"] and state["prompt"].shape == (4, trained.method.backbone.config.hidden_size)
-    assert_export_reloads_on_a_fresh_backbone(trained)
-
-
-def test_training_lowers_the_loss(trained):
-    assert_training_lowered_the_loss(trained)
+def test_the_prompt_matrix_is_the_state(trained):
+    run = trained("prompt")  # length 4, init vocab
+    assert list(run.trainable_before) == ["prompt"]
+    state = exported(run)
+    assert list(state) == ["prompt"] and state["prompt"].shape == (4, run.method.backbone.config.hidden_size)
 
 
 def test_vocab_init_copies_distinct_frequent_token_embeddings(trained):
     """train_cell called prepare(): the starting prompt is 4 distinct rows of the embedding table, taken from
     the 5,000 lowest non-special ids (SmolLM2's byte-level BPE is merge-ordered, i.e. frequency-ordered)."""
-    start = trained.trainable_before["prompt"]
-    table = trained.method.backbone.get_input_embeddings().weight
+    run = trained("prompt")
+    start = run.trainable_before["prompt"]
+    table = run.method.backbone.get_input_embeddings().weight
     population = frequent_token_ids(tokenizer())
     assert len(population) == FREQUENT and not set(population.tolist()) & set(tokenizer().all_special_ids)
     assert population.max() < FREQUENT + len(tokenizer().added_tokens_decoder)
@@ -86,14 +60,6 @@ def test_a_tokenizer_that_is_not_frequency_ordered_is_refused_for_vocab_init():
     wordpiece = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordPiece(vocab, unk_token="[UNK]")))
     with pytest.raises(ModelError, match=r"this tokenizer \(WordPiece\) is not frequency-ordered; use init: uniform"):
         frequent_token_ids(wordpiece)
-
-
-def test_decoding_differs_from_the_bare_backbone():
-    assert_decoding_differs_from_the_bare_backbone({**SPEC, "init": "uniform"}, "llama", std=None)
-
-
-def test_cached_decoding_steps_with_absolute_positions():
-    assert_cached_steps_match_a_full_forward(fresh_method({**SPEC, "init": "uniform"}, "gpt2"))
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from method_checks import (
     assert_decoding_differs_from_the_bare_backbone,
     exported,
     fresh_method,
+    tiny,
     tokenizer,
     train_tiny,
 )
@@ -19,7 +20,6 @@ from method_checks import (
 from harness.errors import ConfigError, ModelError
 from harness.generate import prompt_ids
 from harness.methods import build_method, check_spec
-from harness.models import load_backbone
 from harness.train import STATE_DIR, encode_example, train_cell
 
 SPEC = {"type": "prompt-design", "shots": 2}
@@ -33,19 +33,20 @@ def _prepared(spec=SPEC, kind="llama"):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def few_shot_cell(tmp_path_factory):
+    """The prompt-design cell (2 shots), trained once for this module."""
     return train_tiny(SPEC, "llama", tmp_path_factory.mktemp("prompt-design"))
 
 
-def test_training_runs_no_step_but_writes_the_cell(trained):
-    assert trained.summary["steps"] == 0 and trained.summary["trainable_parameters"] == 0
-    assert not (trained.cell_dir / "train_log.jsonl").exists()
-    assert (trained.cell_dir / "provenance.json").exists()
-    assert_backbone_bit_identical(trained)
+def test_training_runs_no_step_but_writes_the_cell(few_shot_cell):
+    assert few_shot_cell.summary["steps"] == 0 and few_shot_cell.summary["trainable_parameters"] == 0
+    assert not (few_shot_cell.cell_dir / "train_log.jsonl").exists()
+    assert (few_shot_cell.cell_dir / "provenance.json").exists()
+    assert_backbone_bit_identical(few_shot_cell)
 
 
-def test_export_holds_the_tokenised_training_examples(trained):
-    state = exported(trained)
+def test_export_holds_the_tokenised_training_examples(few_shot_cell):
+    state = exported(few_shot_cell)
     assert set(state) == {"pool_ids", "pool_offsets", "seed"}
     examples = [encode_example(tokenizer(), r["source"], r["target"], 10**6)[0] for r in TRAIN_ROWS]
     offsets = state["pool_offsets"].tolist()
@@ -53,10 +54,10 @@ def test_export_holds_the_tokenised_training_examples(trained):
 
 
 @torch.no_grad()
-def test_reloaded_cell_writes_k_whole_examples_before_each_input(trained):
+def test_reloaded_cell_writes_k_whole_examples_before_each_input(few_shot_cell):
     method = fresh_method(SPEC, "llama")
-    method.load_export_from(trained.cell_dir / STATE_DIR)
-    assert method.draw_seed == trained.method.draw_seed
+    method.load_export_from(few_shot_cell.cell_dir / STATE_DIR)
+    assert method.draw_seed == few_shot_cell.method.draw_seed
     examples = [encode_example(tokenizer(), r["source"], r["target"], 10**6)[0] for r in TRAIN_ROWS]
     row = prompt_ids(tokenizer(), "name : Loch Fyne | food : Japanese")
     ids = torch.tensor([row])
@@ -68,7 +69,7 @@ def test_reloaded_cell_writes_k_whole_examples_before_each_input(trained):
         demos.append(demo)
         rest = rest[len(demo) :]
     assert len(demos) == 2 and demos[0] != demos[1]
-    assert context == trained.method.model_inputs(ids, torch.ones_like(ids))["input_ids"][0].tolist()
+    assert context == few_shot_cell.method.model_inputs(ids, torch.ones_like(ids))["input_ids"][0].tolist()
 
 
 def test_the_draw_depends_on_the_source_only_not_on_batch_or_target():
@@ -100,7 +101,7 @@ def test_demonstrations_that_do_not_fit_the_context_are_dropped_farthest_first()
 
 def test_seed_null_follows_the_cell_seed_and_an_explicit_seed_is_kept():
     """train_cell seeds torch with the cell's seed before building the method; prepare() draws from it."""
-    model, _ = load_backbone({"source": "tiny:llama"})
+    model = tiny("llama")
 
     def draw_seed(spec, cell_seed):
         torch.manual_seed(cell_seed)
