@@ -25,7 +25,7 @@ from typing import Any
 
 from ..base import format_signature
 from ..classification import Accuracy, BinaryF1
-from ._files import read_jsonl, read_predictions
+from ._files import read_predictions
 
 __all__ = ["LABELS", "add_arguments", "check_label_map", "load_golds", "run", "score_glue", "translate"]
 
@@ -84,11 +84,12 @@ def _task_of(words: set[str], what: str) -> str:
 
 def load_golds(task: str, path: str | Path) -> tuple[list[str], str | None]:
     """(gold words of ``task``, the task the prepared rows were trained on or None) from test.jsonl or dev.tsv."""
+    # The harness's readers (imported only here); the TSV one knows QUOTE_NONE, the BOM, skipped rows.
+    from harness.data.glue import read_tsv
+    from harness.io import read_jsonl
+
     path = Path(path)
     if path.suffix == ".tsv":
-        # The harness's reader of the official TSV (imported only here): QUOTE_NONE, BOM, skipped rows.
-        from harness.data.glue import read_tsv
-
         pairs, _ = read_tsv(task, path)
         return [pair.label for pair in pairs], None
     rows = read_jsonl(path)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..squad import ExactMatch, QAStats, TokenF1
-from ._files import read_jsonl, read_predictions
+from ._files import read_predictions
 
 __all__ = ["add_arguments", "load_rows", "run", "score_mrqa"]
 
@@ -67,11 +67,13 @@ def score_mrqa(hypotheses: Sequence[str | None], rows: Sequence[Mapping[str, Any
 
 def load_rows(path: str | Path) -> tuple[list[dict], str]:
     """(rows, where the answers come from) from a prepared test.jsonl or an official MRQA .jsonl.gz."""
+    # The harness's readers (imported only here).
+    from harness.data.mrqa import read_release_file
+    from harness.io import read_jsonl
+
     path = Path(path)
     if path.suffix != ".gz":
         return read_jsonl(path), PREPARED
-    # The harness's reader of the release format (imported only here).
-    from harness.data.mrqa import read_release_file
 
     header, questions = read_release_file(path)
     subset = header.get("dataset", path.name.split(".")[0])

@@ -24,7 +24,7 @@ the candidate; otherwise it does when either word set contains the other ("fuzzy
 "bunny"). Punctuation is not removed: "the dog." does not name "dog".
 
 References: ``python -m metrics superglue`` reads a prepared ``test.jsonl`` (``python -m harness
-prepare``) or the official ``val.jsonl``; the latter goes through the harness's own SuperGLUE reader
+prepare``) or the official ``val.jsonl``; both go through the harness's own readers
 (harness.data.superglue: TFDS's flattening and WSC span fixes), so both give the same rows.
 """
 
@@ -38,7 +38,7 @@ from typing import Any
 from ..base import Score, format_signature
 from ..classification import INVALID, Accuracy, BinaryF1, Confusion, ExactMatchPerGroup, MacroF1
 from ..squad import ExactMatch, TokenF1
-from ._files import first_json_line, read_jsonl, read_predictions
+from ._files import read_predictions
 
 __all__ = ["LABELS", "TASK_METRICS", "add_arguments", "load_rows", "run", "score_superglue", "superglue_score",
            "wsc_simple"]
@@ -163,12 +163,19 @@ def superglue_score(per_task: Mapping[str, Mapping[str, float]]) -> Score:
 
 
 def load_rows(task: str, path: str | Path) -> list[dict]:
-    """Test rows from a prepared ``test.jsonl`` or from the official SuperGLUE ``val.jsonl``."""
-    if "references" in first_json_line(path):
-        return read_jsonl(path)
-    # The harness's reader (imported only here) gives exactly the rows `prepare` writes.
-    from harness.data.superglue import evaluation_examples, flatten, read_jsonl_file
+    """Test rows from a prepared ``test.jsonl`` or from the official SuperGLUE ``val.jsonl``.
 
+    Both go through the harness's readers (imported only here), so the official file gives exactly
+    the rows that ``prepare`` writes.
+    """
+    from harness.data.superglue import evaluation_examples, flatten, read_jsonl_file
+    from harness.io import iter_jsonl, read_jsonl
+
+    first = next(iter_jsonl(path), None)
+    if first is None:
+        raise ValueError(f"{path} has no rows")
+    if "references" in first:
+        return read_jsonl(path)
     examples = flatten(task, read_jsonl_file(Path(path)), str(path))
     missing = [ex["idx"] for ex in examples if task != "record" and ex.get("label") is None]
     if missing or (task == "record" and not all(ex["answers"] for ex in examples)):
