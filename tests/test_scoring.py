@@ -48,7 +48,7 @@ def test_score_then_aggregate(config_path, tmp_path, capsys):
         assert main(["score", "--config", str(config_path), "--cell", cell.id]) == 0
     record = json.loads((cell_dir(config, cells[0]) / "scores.json").read_text())
     assert record["scores"] == {"BLEU": 0.2, "NIST": 2.0}
-    assert record["signatures"] == {"BLEU": "fake|nist:mteval"}
+    assert record["signatures"] == {"BLEU": "fake|nist:pymteval"}  # the quickstart scores NIST as the paper
     assert record["provenance"]["cell"] == cells[0].id and "packages" in record["provenance"]
 
     assert main(["aggregate", "--config", str(config_path), "--out", "summary.csv"]) == 0
