@@ -16,6 +16,7 @@ SUITES: dict[str, str] = {
     "superglue": "metrics.suites.superglue",
     "mrqa": "metrics.suites.mrqa",
     "glue": "metrics.suites.glue",
+    "xsum": "metrics.suites.xsum",
 }
 
 
