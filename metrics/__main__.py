@@ -19,8 +19,22 @@ def build_parser() -> argparse.ArgumentParser:
         suite = load_suite(name)
         command = commands.add_parser(name, help=(suite.__doc__ or name).strip().splitlines()[0])
         suite.add_arguments(command)
+        if getattr(suite, "USES_MODELS", False):
+            add_model_arguments(command)
         command.add_argument("--out", type=Path, help="also write the JSON to this file (atomically)")
     return parser
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the neural metrics (a suite with ``USES_MODELS = True`` gets them)."""
+    group = parser.add_argument_group("neural metrics (default: each metric's official model, from the hub)")
+    group.add_argument("--model", metavar="DIR_OR_NAME",
+                       help="encoder for BERTScore and MoverScore: a hub name or a local model directory")
+    group.add_argument("--num-layers", type=int, metavar="N",
+                       help="BERTScore layer; required for a model bert-score has no default for")
+    group.add_argument("--batch-size", type=int, metavar="N", help="sentences per forward pass")
+    group.add_argument("--bleurt-checkpoint", metavar="DIR_OR_NAME",
+                       help="BLEURT checkpoint in the bleurt-pytorch layout (BLEURT is skipped without one)")
 
 
 def write_atomic(path: Path, text: str) -> None:
