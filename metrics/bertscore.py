@@ -19,6 +19,8 @@ Repairs, both no-ops on the transformers 4 that bert-score was written for:
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections import defaultdict
 from collections.abc import Sequence
 from functools import cache
@@ -139,8 +141,9 @@ class BERTScore(Metric):
             idf_dict = defaultdict(lambda: 1.0)
             idf_dict[tokenizer.sep_token_id] = 0
             idf_dict[tokenizer.cls_token_id] = 0
-        preds = bert_cos_score_idf(encoder, refs, cands, tokenizer, idf_dict, device=self.device,
-                                   batch_size=self.batch_size).cpu()
+        with contextlib.redirect_stderr(io.StringIO()):  # a warning per batch with an empty sentence (DART: many)
+            preds = bert_cos_score_idf(encoder, refs, cands, tokenizer, idf_dict, device=self.device,
+                                       batch_size=self.batch_size).cpu()
         bounds = np.cumsum([0] + [len(group) for group in references])
         best = torch.stack([preds[start:end].max(dim=0)[0] for start, end in pairwise(bounds)])
         if self.rescale:
