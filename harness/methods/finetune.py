@@ -6,6 +6,8 @@ from harness.methods.base import Method
 
 
 class FineTune(Method):
+    """Full fine-tuning (FT-FULL / model tuning): every backbone weight trains."""
+
     name = "finetune"
     hparams = {}
 

@@ -30,6 +30,8 @@ def kv_shape(config) -> tuple[int, int, int]:
 
 
 class PrefixTuning(Method):
+    """Prefix-tuning (Li & Liang 2021): MLP-reparameterised key/value prefixes at every layer; backbone frozen."""
+
     name = "prefix"
     hparams = {
         "length": HParam(
