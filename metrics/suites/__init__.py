@@ -17,6 +17,8 @@ SUITES: dict[str, str] = {
     "mrqa": "metrics.suites.mrqa",
     "glue": "metrics.suites.glue",
     "xsum": "metrics.suites.xsum",
+    "webnlg": "metrics.suites.webnlg",
+    "dart": "metrics.suites.dart",
 }
 
 
