@@ -48,7 +48,34 @@ def _glue(hypotheses: list[str], rows: list[dict], task: dict, scoring: dict) ->
     return score_glue(hypotheses, [row["label"] for row in rows], task["eval_task"], trained_on=task["name"])
 
 
-ROW_SUITES: dict[str, RowSuite] = {"superglue": _superglue, "mrqa": _mrqa, "glue": _glue}
+def _webnlg(hypotheses: list[str], rows: list[dict], task: dict, scoring: dict) -> dict:
+    """All / seen / unseen as separate metrics (BLEU_all, METEOR_seen, TER_unseen...): the paper's test-A/S/U."""
+    from metrics.suites.webnlg import score_webnlg
+
+    seen = [bool(row["seen"]) for row in rows]
+    splits = ["all", *(["seen"] if any(seen) else []), *(["unseen"] if not all(seen) else [])]
+    result = score_webnlg(hypotheses, [row["official_references"] for row in rows], splits=splits, seen=seen,
+                          raw_references=True)  # the rows hold the XML texts: normalised as evaluation.py does
+    scores = {f"{metric}_{split}": value for split in splits for metric, value in result[split].items()}
+    scores["signature"] = {f"{metric}_{split}": result["signature"][metric]
+                           for split in splits for metric in result[split]}
+    return scores
+
+
+def _dart(hypotheses: list[str], rows: list[dict], task: dict, scoring: dict) -> dict:
+    """BLEU / METEOR / TER of run_eval_on_dart.sh after the paper author's lowercasing step."""
+    from metrics.suites.dart import score_dart
+
+    # The author lowercased the predictions (tolower.py) and scored them against lowercased references
+    # (the 2021 files are; the 2020-07 ones are cased): lowercasing both keeps that case-insensitive match.
+    result = score_dart(hypotheses, [row["official_references"] for row in rows], lowercase=True,
+                        lowercase_references=True)
+    result.pop("details")
+    return result
+
+
+ROW_SUITES: dict[str, RowSuite] = {"superglue": _superglue, "mrqa": _mrqa, "glue": _glue, "webnlg": _webnlg,
+                                   "dart": _dart}
 
 SUMMARY_COLUMNS = ["cell_id", "dataset", "split", "model", "method", "seed", "metric", "value"]
 
@@ -90,7 +117,7 @@ def score_cell(cell: Cell, data_dir: Path, cell_dir: Path, scoring: dict, **prov
             "test inputs; the generations are stale or truncated: delete them and generate again."
         )
     if cell.dataset in ROW_SUITES:
-        task = json.loads((Path(data_dir) / "manifest.json").read_text(encoding="utf-8"))["task"]
+        task = json.loads((Path(data_dir) / "manifest.json").read_text(encoding="utf-8")).get("task", {})
         scores = dict(ROW_SUITES[cell.dataset](hypotheses, rows, task, scoring))
     else:
         scores = dict(suite_for(cell.dataset)(hypotheses, references, scoring))
