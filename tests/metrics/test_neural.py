@@ -83,6 +83,18 @@ def test_bertscore_equals_bert_score_score(bertscore: BERTScore, minilm: str) ->
         assert (score.details["P"], score.details["R"]) == (direct[0].mean().item(), direct[1].mean().item())
 
 
+def test_bertscore_rescaling_equals_bert_score(minilm: str, tmp_path: Path) -> None:
+    baseline = tmp_path / "minilm.tsv"  # bert-score's baseline layout: one row per layer
+    baseline.write_text("LAYER,P,R,F\n" + "".join(f"{k},0.{70 + k},0.{71 + k},0.{72 + k}\n" for k in range(7)))
+    ours = BERTScore(minilm, 6, rescale_with_baseline=True, baseline_path=str(baseline), device="cpu")
+    direct = bert_score.score(HYPS, REFS, model_type=minilm, num_layers=6, rescale_with_baseline=True,
+                              baseline_path=str(baseline), lang="en", device="cpu")
+    assert torch.equal(torch.from_numpy(ours.corpus_statistics(HYPS, REFS)[:, 2]), direct[2])
+    assert "rescale:minilm.tsv" in ours.signature()
+    packaged = BERTScore("roberta-large", rescale_with_baseline=True, lang="en")  # the file ships with bert-score
+    assert packaged._baseline_file().name == "roberta-large.tsv" and packaged.num_layers == 17
+
+
 def test_bertscore_properties(bertscore: BERTScore) -> None:
     ref = "the cat sat on the mat"
     candidates = [ref, "a cat is sitting on the mat", "stock markets fell sharply"]
