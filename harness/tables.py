@@ -17,11 +17,32 @@ from harness import paper
 from harness.errors import ConfigError, DataError
 from harness.io import atomic_write_text
 
-# Printed column -> our scorer's metric key, in the paper table's column order.
+# Printed column -> our scorer's metric key, in the paper table's column order. A key "LABEL@split" reads the
+# paper's LABEL column of that split (WebNLG prints S/U/A columns of one metric side by side).
 COLUMNS = {
     "e2e": {"BLEU": "BLEU", "NIST": "NIST", "MET": "METEOR", "R-L": "ROUGE_L", "CIDEr": "CIDEr"},
+    "webnlg": {
+        f"{label}@test-{split}": f"{metric}_{split}"
+        for label, metric in (("BLEU", "BLEU"), ("MET", "METEOR"), ("TER", "TER"))
+        for split in ("seen", "unseen", "all")
+    },
+    "dart": {
+        "BLEU": "BLEU",
+        "MET": "METEOR",
+        "TER": "TER",
+        "Mover": "MoverScore",
+        "BERT": "BERTScore",
+        "BLEURT": "BLEURT",
+    },
 }
-DATASET_NAMES = {"e2e": "E2E"}
+DATASET_NAMES = {"e2e": "E2E", "webnlg": "WebNLG 2017", "dart": "DART"}
+SPLIT_MARKS = {"test-seen": "S", "test-unseen": "U", "test-all": "A"}
+
+
+def _paper_column(key: str) -> tuple[str, str | None]:
+    """("BLEU", "test-seen") for "BLEU@test-seen"; ("BLEU", None) for a dataset with one split."""
+    label, _, split = key.partition("@")
+    return label, split or None
 
 
 @dataclass
@@ -30,6 +51,7 @@ class Column:
     metric: str  # our scorer's key
     scale: float  # ours x scale = paper's unit
     decimals: int  # the paper's precision
+    key: str = ""  # COLUMNS key: the paper's metric label, "@split" where the table shows several splits
 
 
 @dataclass
@@ -70,15 +92,25 @@ def build_tables(config: dict, summary: pd.DataFrame, published: pd.DataFrame) -
 
 def _columns(dataset: str, published: pd.DataFrame) -> list[Column]:
     columns = []
-    for label, metric in COLUMNS[dataset].items():
-        printed = published[published["metric"] == label]
+    for key, metric in COLUMNS[dataset].items():
+        printed = _printed(published, key)
         if printed.empty:
-            raise DataError(f"the paper CSV has no {dataset} column {label!r}; check results/paper/.")
+            raise DataError(f"the paper CSV has no {dataset} column {key!r}; check results/paper/.")
         units = set(printed["unit"])
         if len(units) != 1:
-            raise DataError(f"{dataset} column {label!r} has several units {sorted(units)} in results/paper/.")
-        columns.append(Column(label, metric, paper.UNIT_SCALE[units.pop()], max(map(paper.decimals, printed["value"]))))
+            raise DataError(f"{dataset} column {key!r} has several units {sorted(units)} in results/paper/.")
+        label, split = _paper_column(key)
+        shown = f"{label} {SPLIT_MARKS.get(split, split)}" if split else label
+        columns.append(
+            Column(shown, metric, paper.UNIT_SCALE[units.pop()], max(map(paper.decimals, printed["value"])), key)
+        )
     return columns
+
+
+def _printed(published: pd.DataFrame, key: str) -> pd.DataFrame:
+    label, split = _paper_column(key)
+    rows = published[published["metric"] == label]
+    return rows[rows["split"] == split] if split else rows
 
 
 def _row(
@@ -97,7 +129,7 @@ def _row(
         values = group.loc[group["metric"] == column.metric, "value"].astype(float) * column.scale
         # Sample sd (ddof=1): seeds are a sample of the training randomness; nan for one seed.
         ours.append((values.mean(), values.std(ddof=1)) if len(values) else (math.nan, math.nan))
-        cell = match.loc[match["metric"] == column.label, "value"]
+        cell = _printed(match, column.key or column.label)["value"]
         printed.append(cell.iloc[0] if len(cell) else None)
     return Row(model, method, paper_model, paper_method, int(group["seed"].nunique()), ours, printed)
 

@@ -154,3 +154,47 @@ def test_paper_csv_is_complete_for_both_versions():
 def test_missing_summary_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="aggregate"):
         render(config(), tmp_path / "absent.csv", tmp_path)
+
+
+def test_webnlg_table_has_seen_unseen_all_columns_of_each_metric(tmp_path):
+    """WebNLG prints S/U/A side by side: each column reads its split of the paper CSV and its own score key."""
+    scores = {
+        "BLEU_seen": 0.60,
+        "BLEU_unseen": 0.40,
+        "BLEU_all": 0.50,
+        "METEOR_seen": 0.44,
+        "METEOR_unseen": 0.36,
+        "METEOR_all": 0.40,
+        "TER_seen": 0.35,
+        "TER_unseen": 0.55,
+        "TER_all": 0.45,
+    }
+    rows = [
+        {
+            "cell_id": f"webnlg/full/smol/finetune-abcdef/seed{seed}",
+            "dataset": "webnlg",
+            "split": "full",
+            "model": "smol",
+            "method": "finetune",
+            "seed": seed,
+            "metric": metric,
+            "value": value,
+        }
+        for metric, value in scores.items()
+        for seed in (1, 2)
+    ]
+    (table,) = build_tables(config(), pd.DataFrame(rows), paper.paper_results("li-liang-2021", "acl"))
+    assert [c.label for c in table.columns] == [
+        "BLEU S",
+        "BLEU U",
+        "BLEU A",
+        "MET S",
+        "MET U",
+        "MET A",
+        "TER S",
+        "TER U",
+        "TER A",
+    ]
+    finetune = table.rows[0]
+    assert finetune.published == ["64.7", "26.7", "45.7", "0.46", "0.30", "0.38", "0.33", "0.78", "0.54"]
+    assert [round(mean, 4) for mean, _ in finetune.ours] == [60.0, 40.0, 50.0, 0.44, 0.36, 0.40, 0.35, 0.55, 0.45]
