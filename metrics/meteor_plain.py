@@ -15,7 +15,9 @@ the statistics are summed exactly as ``MeteorStats.addStats`` does (a perfect se
 matched in one chunk -- adds no chunk), and the jar's own ``EVAL`` (``-stdio``) turns the sums into
 the score, so any subset (WebNLG's seen / unseen) is scored from one run. The paraphrase table is
 the one DART ships (pycocoevalcap's ``meteor/data/paraphrase-en.gz``, the same bytes), cut to the
-entries that can match the references (``metrics._paraphrase``: same statistics, ~1 s to load).
+entries that can match the references (``metrics._paraphrase``: same statistics, ~1 s to load). That
+cut is exact for this jar too: it differs from coco's only in its command-line class (``Meteor``);
+the normaliser, aligner, matchers and scorer are the same bytes.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from ._paraphrase import PARAPHRASES, cut_table
 from .base import Metric, MetricError, Score, format_signature
 from .meteor import JVM_OPTIONS, WORKERS
 
-__all__ = ["CMU_JAR", "METEORPlain", "aggregate_statistics"]
+__all__ = ["CMU_JAR", "METEORPlain", "aggregate_statistics", "meteor_workers", "paraphrase_table"]
 
 CMU_JAR = "spice/lib/Meteor-1.5.jar"
 STATS_LENGTH = 23  # MeteorStats.STATS_LENGTH: 4 lengths, 4 modules x 4 match counts, chunks, 2 word matches
@@ -50,6 +52,32 @@ def aggregate_statistics(stats: Sequence[Sequence[float]]) -> list[float]:
             if k != 20 or not perfect:  # a perfect segment's single chunk is not counted
                 total[k] += value
     return total
+
+
+# Reference sets whose cut tables this process has, by their texts: a table cut to a set of references
+# keeps every entry that can fire for any subset of them (same scores), so a subset (a split, a
+# sample) reuses it instead of scanning the whole table again (seconds).
+_TABLES: list[tuple[frozenset[str], Path]] = []
+
+
+def paraphrase_table(references: Sequence[Sequence[str]]) -> Path:
+    """The paraphrase table for these references: a cut one (built or cached), else the whole table."""
+    texts = frozenset(text.strip() for group in references for text in group)
+    for known, table in _TABLES:
+        if texts <= known and table.is_file():
+            return table
+    try:
+        table = cut_table(references)
+    except MetricError:  # a table we cannot cut safely: load it whole (slower, same scores)
+        return coco_file(PARAPHRASES)
+    _TABLES.append((texts, table))
+    return table
+
+
+def meteor_workers() -> int:
+    """Meteor JVMs for a suite that runs TER (which takes every core) at the same time: one on a
+    machine with two cores or fewer (a second JVM would only add its start-up), else two."""
+    return 1 if (os.cpu_count() or 1) <= 2 else min(2, WORKERS)
 
 
 def _clean(text: str) -> str:
@@ -118,11 +146,7 @@ class METEORPlain(Metric):
                              f"runs with -r {self.refs_per_segment}")
         if not hypotheses:
             return []
-        try:
-            table = cut_table(references)
-        except MetricError:  # a table we cannot cut safely: load it whole (slower, same scores)
-            table = coco_file(PARAPHRASES)
-        self._table = table
+        table = self._table = paraphrase_table([[_clean(r) for r in group] for group in references])
         size = -(-len(hypotheses) // self.workers)
         slices = [slice(start, start + size) for start in range(0, len(hypotheses), size)]
         with ThreadPoolExecutor(len(slices)) as pool:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from .base import Metric, Score, format_signature
 
-__all__ = ["MultiBLEU", "MultiBLEUStats", "perl_tokens"]
+__all__ = ["MultiBLEU", "MultiBLEUStats", "perl_tokens", "sum_statistics"]
 
 _PERL_SPACE = re.compile("[ \t\n\r\f\x0b]+")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -48,6 +48,22 @@ class MultiBLEUStats:
     total: tuple[int | None, ...]  # hypothesis n-grams, n = 1..4; None: no segment had one (Perl undef)
 
 
+def sum_statistics(segments: Sequence[MultiBLEUStats], max_n: int = 4) -> MultiBLEUStats:
+    """Corpus statistics of some segments (the script's running sums; an n-gram order that no
+    segment has stays undefined)."""
+    hyp_len = ref_len = 0
+    correct = [0] * max_n
+    total: list[int | None] = [None] * max_n
+    for stats in segments:
+        hyp_len += stats.hyp_len
+        ref_len += stats.ref_len
+        for n in range(max_n):
+            correct[n] += stats.correct[n]
+            if stats.total[n] is not None:
+                total[n] = (total[n] or 0) + stats.total[n]
+    return MultiBLEUStats(hyp_len, ref_len, tuple(correct), tuple(total))
+
+
 def _ngrams(words: list[str], n: int) -> Counter:
     return Counter(zip(*(words[i:] for i in range(n)), strict=False))
 
@@ -67,10 +83,10 @@ class MultiBLEU(Metric):
             "nrefs": "var", "n": self.max_n, "bp": "closest-shorter,empty-refs-len0", "smooth": "none",
         })
 
-    def corpus_statistics(self, hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> MultiBLEUStats:
-        hyp_len = ref_len = 0
-        correct = [0] * self.max_n
-        total: list[int | None] = [None] * self.max_n
+    def segment_statistics(self, hypotheses: Sequence[str],
+                           references: Sequence[Sequence[str]]) -> list[MultiBLEUStats]:
+        """One MultiBLEUStats per segment: ``sum_statistics`` of any subset is that subset's corpus statistics."""
+        out = []
         for hyp, group in zip(hypotheses, references, strict=True):
             words = perl_tokens(hyp, self.lowercase)
             closest_diff, closest_len = 9999, 9999
@@ -84,14 +100,18 @@ class MultiBLEU(Metric):
                     closest_len = len(ref_words)
                 for n in range(self.max_n):
                     best[n] |= _ngrams(ref_words, n + 1)  # | keeps the larger count per n-gram
-            hyp_len += len(words)
-            ref_len += closest_len
+            correct = [0] * self.max_n
+            total: list[int | None] = [None] * self.max_n
             for n in range(self.max_n):
                 counts = _ngrams(words, n + 1)
                 if counts:
-                    total[n] = (total[n] or 0) + sum(counts.values())
-                    correct[n] += sum(min(c, best[n][g]) for g, c in counts.items() if g in best[n])
-        return MultiBLEUStats(hyp_len, ref_len, tuple(correct), tuple(total))
+                    total[n] = sum(counts.values())
+                    correct[n] = sum(min(c, best[n][g]) for g, c in counts.items() if g in best[n])
+            out.append(MultiBLEUStats(len(words), closest_len, tuple(correct), tuple(total)))
+        return out
+
+    def corpus_statistics(self, hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> MultiBLEUStats:
+        return sum_statistics(self.segment_statistics(hypotheses, references))
 
     def score_from_statistics(self, stats: MultiBLEUStats) -> Score:
         precisions = [c / t if t else 0.0 for c, t in zip(stats.correct, stats.total, strict=True)]

@@ -25,16 +25,19 @@ that differs from it by up to 7e-4 on those files. This module follows tercom st
 * **Corpus.** Total TER = sum of edits / sum of average reference lengths, summed in segment order
   in doubles, as tercom does.
 
-Speed (tercom: 13 s on DART's 5,097 segments): shifted hypotheses share prefixes, and the beam
-search runs column by column, so its columns are cached in a trie keyed by hypothesis prefix and a
-shifted hypothesis only recomputes the columns after its first change; a candidate is abandoned as
-soon as a lower bound on its edit distance reaches the best one; references that cannot beat the
-current best (bag-of-words bound) are not searched; segments are spread over worker processes.
+Speed (tercom: 13 s on DART's 5,097 segments; sacreBLEU's port: 4 min). The exact (unbounded) edit
+distance, computed bit-parallel (Myers/Hyyro) from the first changed word of a shifted hypothesis, is
+a lower bound of tercom's beam search, so most shift candidates are ruled out without a search; when
+the exact path stays within the beam of every column's minimum -- always so for a distance within the
+beam -- the beam search provably expands it cell for cell, so its value and its backtrace (tercom's
+tie order: diagonal, insertion, deletion) are read off the exact DP instead. Only the rest goes
+through the beam search itself, column by column with columns cached by hypothesis prefix. References
+that cannot beat the best one so far (bag-of-words bound) are skipped, and segments are spread over
+worker processes. tests/metrics/test_webnlg_golden.py checks all of this against a literal port.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -135,43 +138,50 @@ class _BeamSearch:
         ops = node.ops[:]
         last_good = node.last_good
         limit = node.last_best + self.beam  # cells worse than this are not expanded
+        # The first cell within the beam (cells above it expand nothing, so it is its own value).
+        first = node.first_good
+        while first <= last_good and first <= n_ref and col[first] > limit:
+            first += 1
+        if first > last_good or first > n_ref:  # tercom would index S[-1] and crash; unreachable
+            raise RuntimeError("tercom's beam search lost every cell")
         nxt = [_UNSET] * (n_ref + 1)
         nops = ["0"] * (n_ref + 1)
         best = _TERCOM_INF
-        first = -1
-        after = -1
-        for i in range(node.first_good, n_ref + 1):
+        after = first + 1
+        for i in range(first, n_ref):
             if i > last_good:
                 break
             score = col[i]
             if score > limit:
                 continue
-            if first < 0:
-                first = i
             cost = score + 1
-            if i < n_ref:
-                # nxt[i + 1] is still empty: the diagonal step from i is its first candidate
-                if ref[i] == word:
-                    nxt[i + 1] = score
-                    nops[i + 1] = " "
-                    if score < best:
-                        best = score
-                else:
-                    nxt[i + 1] = cost
-                    nops[i + 1] = "S"
-                    if cost < best:
-                        best = cost
-                if col[i + 1] > cost:
-                    col[i + 1] = cost
-                    ops[i + 1] = "D"
-                    if i >= last_good:
-                        last_good = i + 1
+            # nxt[i + 1] is still empty: the diagonal step from i is its first candidate
+            if ref[i] == word:
+                nxt[i + 1] = score
+                nops[i + 1] = " "
+                if score < best:
+                    best = score
+            else:
+                nxt[i + 1] = cost
+                nops[i + 1] = "S"
+                if cost < best:
+                    best = cost
+            if col[i + 1] > cost:
+                col[i + 1] = cost
+                ops[i + 1] = "D"
+                if i >= last_good:
+                    last_good = i + 1
             if nxt[i] > cost:  # ties keep the diagonal step
                 nxt[i] = cost
                 nops[i] = "I"
             after = i + 1
-        if first < 0:  # tercom would index S[-1] and crash; unreachable with non-negative costs
-            raise RuntimeError("tercom's beam search lost every cell")
+        else:  # the last reference row: no diagonal step, no deletion below
+            if n_ref <= last_good and col[n_ref] <= limit:
+                cost = col[n_ref] + 1
+                if nxt[n_ref] > cost:
+                    nxt[n_ref] = cost
+                    nops[n_ref] = "I"
+                after = n_ref + 1
         node.ops_final = ops
         return _Column(nxt, nops, best, first, after, node)
 
@@ -255,10 +265,11 @@ def _word_matches(hyp: Sequence[int], ref: Sequence[int]) -> dict[tuple, list[in
     return found
 
 
-def _errors(path: str, hyp_len: int, ref_len: int) -> tuple[list[bool], list[bool], list[int]]:
-    """tercom's FindAlignErr: which hypothesis / reference words are wrong, and ref -> hyp position."""
-    herr = [False] * hyp_len
-    rerr = [False] * ref_len
+def _errors(path: str, hyp_len: int, ref_len: int) -> tuple[list[int], list[int], list[int]]:
+    """tercom's FindAlignErr, as running counts of wrong hypothesis / reference words (herr_count[k]:
+    errors among the first k words) and the hypothesis position each reference word is aligned to."""
+    herr = [0] * (hyp_len + 1)
+    rerr = [0] * (ref_len + 1)
     ralign = [0] * ref_len
     h = r = -1
     for op in path:
@@ -266,59 +277,64 @@ def _errors(path: str, hyp_len: int, ref_len: int) -> tuple[list[bool], list[boo
             h += 1
             r += 1
             ralign[r] = h
+            herr[h + 1] = herr[h]
+            rerr[r + 1] = rerr[r]
         elif op == "S":
             h += 1
             r += 1
-            herr[h] = rerr[r] = True
             ralign[r] = h
+            herr[h + 1] = herr[h] + 1
+            rerr[r + 1] = rerr[r] + 1
         elif op == "I":
             h += 1
-            herr[h] = True
+            herr[h + 1] = herr[h] + 1
         else:  # "D"
             r += 1
-            rerr[r] = True
             ralign[r] = h
+            rerr[r + 1] = rerr[r] + 1
     return herr, rerr, ralign
 
 
-def _candidate_shifts(cur: tuple[int, ...], matches: dict, herr: list[bool], rerr: list[bool], ralign: list[int],
+def _candidate_shifts(cur: tuple[int, ...], matches: dict, herr: list[int], rerr: list[int], ralign: list[int],
                       max_dist: int) -> list[list[tuple[int, int, int]]]:
     """tercom's GatherAllPossShifts: (start, end, new location) by phrase length - 1, in its order."""
     by_size: list[list[tuple[int, int, int]]] = [[] for _ in range(MAX_SHIFT_SIZE + 1)]
     hyp_len = len(cur)
     for start in range(hyp_len):
-        targets = matches.get((cur[start],))
+        targets = matches.get(cur[start:start + 1])
         if targets is None:
             continue
-        if not any(start != ralign[m] and ralign[m] - start <= max_dist and start - ralign[m] - 1 <= max_dist
-                   for m in targets):
+        for moveto in targets:  # some place in the reference within reach
+            there = ralign[moveto]
+            if start != there and there - start <= max_dist and start - there - 1 <= max_dist:
+                break
+        else:
             continue
-        end = start
-        ok = True
-        while ok and end < hyp_len and end < start + MAX_SHIFT_SIZE:
-            ok = False
+        for end in range(start, min(hyp_len, start + MAX_SHIFT_SIZE)):
             targets = matches.get(cur[start:end + 1])
-            if targets is not None:
-                if not any(herr[start:end + 1]):
-                    ok = True
-                else:
-                    size = end - start
-                    for moveto in targets:
-                        there = ralign[moveto]
-                        if there == start or start <= there <= end or there - start > max_dist \
-                                or start - there > max_dist:
-                            continue
-                        ok = True
-                        if not any(rerr[moveto:moveto + size + 1]):
-                            continue
-                        for roff in range(-1, size + 1):
-                            if roff == -1 and moveto == 0:
-                                by_size[size].append((start, end, -1))
-                                continue
-                            newloc = ralign[moveto + roff]
-                            if start != newloc and (roff == 0 or newloc != there):
-                                by_size[size].append((start, end, newloc))
-            end += 1
+            if targets is None:
+                break
+            if herr[end + 1] == herr[start]:  # no wrong word in the phrase: try a longer one
+                continue
+            size = end - start
+            ok = False
+            for moveto in targets:
+                there = ralign[moveto]
+                if start <= there <= end or there - start > max_dist or start - there > max_dist:
+                    continue
+                ok = True
+                if rerr[moveto + size + 1] == rerr[moveto]:  # the target words are all right already
+                    continue
+                found = by_size[size]
+                for roff in range(-1, size + 1):
+                    if roff == -1 and moveto == 0:
+                        found.append((start, end, -1))
+                        continue
+                    newloc = ralign[moveto + roff]
+                    if start != newloc and (roff == 0 or newloc != there):
+                        found.append((start, end, newloc))
+            if not ok:
+                break
     return by_size
 
 
@@ -350,15 +366,18 @@ class _Levenshtein:
             self.peq[word] |= 1 << i
         self.start = (self.mask, 0, len(ref))
 
-    def _run(self, words: Sequence[int], state: tuple[int, int, int], keep: list | None = None) -> int:
-        """Distance after running ``words`` from ``state``; ``keep`` collects the state after each word."""
-        pv, mv, score = state
+    def states(self, words: Sequence[int], known: list[tuple[int, int, int]] | None = None,
+               same: int = 0) -> list[tuple[int, int, int]]:
+        """The state before each word of ``words`` and after the last one (the first ``same`` + 1
+        taken from ``known``, the states of a hypothesis that starts with the same ``same`` words)."""
+        keep = known[:same + 1] if known is not None else [self.start]
+        pv, mv, score = keep[-1]
         peq, mask, high = self.peq, self.mask, self.high
-        for word in words:
+        for word in words[len(keep) - 1:]:
             eq = peq[word]
             xv = eq | mv
             xh = (((eq & pv) + pv) ^ pv) | eq
-            ph = mv | (~(xh | pv) & mask)
+            ph = mv | ((xh | pv) ^ mask)  # bits above the mask are dropped by the shift below
             mh = pv & xh
             if ph & high:
                 score += 1
@@ -366,38 +385,136 @@ class _Levenshtein:
                 score -= 1
             ph = ((ph << 1) | 1) & mask  # row 0 of the DP grows by one per hypothesis word
             mh = (mh << 1) & mask
-            pv = mh | (~(xv | ph) & mask)
+            pv = mh | ((xv | ph) ^ mask)
             mv = ph & xv
-            if keep is not None:
-                keep.append((pv, mv, score))
-        return score
-
-    def states(self, words: Sequence[int]) -> list[tuple[int, int, int]]:
-        """The state before each word of ``words`` and after the last one."""
-        keep = [self.start]
-        self._run(words, self.start, keep)
+            keep.append((pv, mv, score))
         return keep
 
     def distance(self, words: Sequence[int], states: list[tuple[int, int, int]], same: int) -> int:
         """Distance of ``words``, whose first ``same`` words are those ``states`` was built on."""
-        return self._run(words[same:], states[same])
+        pv, mv, score = states[same]
+        peq, mask, high = self.peq, self.mask, self.high
+        for k in range(same, len(words)):
+            eq = peq[words[k]]
+            xv = eq | mv
+            xh = (((eq & pv) + pv) ^ pv) | eq
+            ph = mv | ((xh | pv) ^ mask)
+            mh = pv & xh
+            if ph & high:
+                score += 1
+            elif mh & high:
+                score -= 1
+            ph = ((ph << 1) | 1) & mask
+            pv = ((mh << 1) & mask) | ((xv | ph) ^ mask)
+            mv = ph & xv
+        return score
 
 
-def _ter_pair(hyp: tuple[int, ...], ref: tuple[int, ...], vocab_size: int, beam: int, max_dist: int) -> int:
-    """tercom's TER(hyp, ref) edits (alignment edits + number of shifts) for two non-empty token lists."""
-    search = _BeamSearch(ref, beam)
+    def alignment(self, ref: Sequence[int], words: Sequence[int], states: list[tuple[int, int, int]],
+                  beam: int) -> str | None:
+        """tercom's alignment, read off the exact DP, or None when its beam search may have pruned it.
+
+        tercom's path takes, from each cell, the first of its cheapest predecessors in its update
+        order (diagonal, insertion, deletion). The beam search finds that same path when it expands
+        every cell of the exact path with its exact value: true when, in every column j > 0 but the
+        last, the path's cells are within ``beam`` of the column's exact minimum (the beam search's
+        column best is never below it). Column j of the exact DP is ``j`` plus the running sum of
+        ``states[j]``'s vertical deltas.
+        """
+
+        i, j = len(ref), len(words)
+        value = states[j][2]
+        highest = list(range(j + 1))  # the path's largest value in each column (row 0: F(0, j) = j)
+        highest[j] = value
+        path = []
+        while i > 0 and j > 0:
+            pv, mv, _ = states[j - 1]
+            low = (1 << i) - 1
+            left = j - 1 + (pv & low).bit_count() - (mv & low).bit_count()  # F(i, j - 1)
+            bit = 1 << (i - 1)
+            diagonal = left - 1 if pv & bit else left + 1 if mv & bit else left  # F(i - 1, j - 1)
+            same = ref[i - 1] == words[j - 1]
+            if diagonal + (not same) == value:
+                path.append(" " if same else "S")
+                i, j, value = i - 1, j - 1, diagonal
+                highest[j] = value
+            elif left + 1 == value:
+                path.append("I")
+                j, value = j - 1, left
+                highest[j] = value
+            else:
+                path.append("D")
+                i, value = i - 1, value - 1
+        path.extend("I" * j)  # along row 0
+        path.extend("D" * i)  # down column 0
+        for column in range(1, len(words)):
+            if highest[column] > beam:  # else within the beam of any column minimum (>= 0)
+                pv, mv, _ = states[column]
+                if highest[column] > _column_minimum(pv, mv, column) + beam:
+                    return None
+        path.reverse()
+        return "".join(path)
+
+
+def _nibble_table() -> list[tuple[int, int]]:
+    """(sum, lowest prefix sum) of 4 vertical deltas, keyed by (their +1 bits << 4) | their -1 bits."""
+    table = []
+    for key in range(256):
+        total = lowest = 0
+        for bit in range(4):
+            total += (key >> (4 + bit) & 1) - (key >> bit & 1)
+            lowest = min(lowest, total)
+        table.append((total, lowest))
+    return table
+
+
+_NIBBLES = _nibble_table()
+
+
+def _column_minimum(pv: int, mv: int, column: int) -> int:
+    """The smallest value of an exact DP column: ``column`` (its row 0) plus the lowest running sum of
+    its vertical deltas (+1 bits ``pv``, -1 bits ``mv``), four rows at a time."""
+    total = lowest = 0
+    while pv or mv:
+        step, low = _NIBBLES[(pv & 15) << 4 | (mv & 15)]
+        if total + low < lowest:
+            lowest = total + low
+        total += step
+        pv >>= 4
+        mv >>= 4
+    return column + lowest
+
+
+def _ter_pair(hyp: tuple[int, ...], ref: tuple[int, ...], exact: _Levenshtein, states: list[tuple[int, int, int]],
+              beam: int, max_dist: int) -> int:
+    """tercom's TER(hyp, ref) edits (alignment edits + number of shifts) for two non-empty token lists;
+    ``exact`` is the bit-parallel distance to ``ref`` and ``states`` its run over ``hyp``."""
+    searches: list[_BeamSearch] = []  # tercom's beam search, built when a distance exceeds the beam
+
+    def beam_search() -> _BeamSearch:
+        if not searches:
+            searches.append(_BeamSearch(ref, beam))
+        return searches[0]
+
+    def align(words: tuple[int, ...], states: list[tuple[int, int, int]]) -> tuple[int, str]:
+        """tercom's edit distance and alignment of ``words``."""
+        path = exact.alignment(ref, words, states, beam)
+        if path is not None:
+            return states[-1][2], path
+        search = beam_search()
+        value, node = search.distance(words)
+        return value, search.alignment(node)
+
+    cur = hyp
+    edits, path = align(cur, states)
     matches = _word_matches(hyp, ref)
-    edits, node = search.distance(hyp)
     if not matches:  # no hypothesis word occurs in the reference: nothing can move
         return edits
-    exact = _Levenshtein(ref, vocab_size)
     known: dict[tuple, int] = {}  # shifted hypothesis -> its exact distance
     shifts = 0
-    cur = hyp
     while True:
-        herr, rerr, ralign = _errors(search.alignment(node), len(cur), len(ref))
+        herr, rerr, ralign = _errors(path, len(cur), len(ref))
         by_size = _candidate_shifts(cur, matches, herr, rerr, ralign, max_dist)
-        prefix_states = exact.states(cur)
         best_edits, best_words = edits, None
         for size in range(len(by_size) - 1, -1, -1):
             # tercom's early stop: no shift of this size can fix more than 2 * size words
@@ -410,18 +527,18 @@ def _ter_pair(hyp: tuple[int, ...], ref: tuple[int, ...], vocab_size: int, beam:
                     stop = True
                     break
                 words = _perform_shift(cur, start, end, newloc)
+                same = 0 if newloc == -1 else newloc + 1 if newloc < start else start
                 value = known.get(words)
                 if value is None:
-                    same = 0 if newloc == -1 else newloc + 1 if newloc < start else start
-                    value = known[words] = exact.distance(words, prefix_states, same)
+                    value = known[words] = exact.distance(words, states, same)
                 # A shift costs 1; tercom keeps it when its edits + 1 beat the best (edits + cost),
                 # and the very first one also when it only breaks even: both mean fewer edits.
-                # The beam search never beats the exact distance, and equals it when that is within
-                # the beam (no cell of an optimal path can then fall outside it).
+                # The beam search never beats the exact distance, and finds it when the exact path
+                # stays within the beam (always so when the distance itself is within it).
                 if value >= best_edits:
                     continue
-                if value > beam:
-                    value = search.distance(words)[0]
+                if value > beam and exact.alignment(ref, words, exact.states(words, states, same), beam) is None:
+                    value = beam_search().distance(words)[0]
                 if value < best_edits:
                     best_edits, best_words = value, words
             if stop:
@@ -429,8 +546,9 @@ def _ter_pair(hyp: tuple[int, ...], ref: tuple[int, ...], vocab_size: int, beam:
         if best_words is None:
             return edits + shifts
         shifts += 1
-        edits, node = search.distance(best_words)
         cur = best_words
+        states = exact.states(cur)
+        edits, path = align(cur, states)
 
 
 def _bag_bound(hyp: Sequence, ref: Sequence) -> int:
@@ -461,26 +579,37 @@ def segment_ter(hypothesis: str, references: Sequence[str], case_sensitive: bool
         hyp_text = hyp_text.lower()
         refs = [ref.lower() for ref in refs]
     hyp_words = tercom_tokens(hyp_text, True) if hyp_text else ()
+    ref_words = [tercom_tokens(text, True) if text else () for text in refs]
+    total_words = 0.0
+    # tercom keeps the first reference with the fewest edits. Known values first (TERnullstr), then the
+    # others from the closest (exact distance) on, skipping those that cannot do as well (bag bound).
+    edits: list[float | None] = [None] * len(refs)
+    for k, (text, words) in enumerate(zip(refs, ref_words, strict=True)):
+        if not hyp_text or not text:  # tercom's TERnullstr
+            edits[k] = float(len(words)) if not hyp_text else float(len(hyp_words))
+            total_words += float(len(words)) if not hyp_text else 0.0
+        else:
+            total_words += float(len(words))
     vocab: dict[str, int] = {}
     hyp_ids = tuple(vocab.setdefault(w, len(vocab)) for w in hyp_words)
-    best = None
-    total_words = 0.0
-    for ref_text in refs:
-        ref_words = tercom_tokens(ref_text, True) if ref_text else ()
-        if not hyp_text or not ref_text:  # tercom's TERnullstr
-            edits = float(len(ref_words)) if not hyp_text else float(len(hyp_words))
-            words = float(len(ref_words)) if not hyp_text else 0.0
-        else:
-            words = float(len(ref_words))
-            ref_ids = tuple(vocab.setdefault(w, len(vocab)) for w in ref_words)
-            if best is not None and _bag_bound(hyp_ids, ref_ids) >= best:
-                edits = math.inf  # cannot have fewer edits than the best so far: its edits do not matter
-            else:
-                edits = _ter_pair(hyp_ids, ref_ids, len(vocab), beam, max_dist)
-        if best is None or best > edits:
-            best = edits
-        total_words += words
-    return TERStats(float(best), total_words / len(refs))
+    ref_ids = [tuple(vocab.setdefault(w, len(vocab)) for w in words) for words in ref_words]
+    pending = []
+    for k, value in enumerate(edits):
+        if value is None:
+            exact = _Levenshtein(ref_ids[k], len(vocab))
+            states = exact.states(hyp_ids)
+            pending.append((states[-1][2], k, exact, states))
+    pending.sort(key=lambda item: item[:2])
+    for _, k, exact, states in pending:
+        known = [(value, i) for i, value in enumerate(edits) if value is not None]
+        if known:
+            best_value, best_index = min(known)
+            bound = _bag_bound(hyp_ids, ref_ids[k])
+            if bound > best_value or (bound == best_value and k > best_index):
+                continue  # cannot be the first reference with the fewest edits
+        edits[k] = _ter_pair(hyp_ids, ref_ids[k], exact, states, beam, max_dist)
+    best_value = min(value for value in edits if value is not None)
+    return TERStats(float(best_value), total_words / len(refs))
 
 
 def _segments(job: tuple) -> list[TERStats]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base import check_corpus
-from ..meteor_plain import METEORPlain
+from ..meteor_plain import METEORPlain, meteor_workers
 from ..multibleu import MultiBLEU
 from ..ter import TER
 from .webnlg import read_lines, with_settings
@@ -63,7 +63,7 @@ def score_dart(
     if missing:
         raise ValueError(f"output {missing[0] + 1} has no reference (check the reference files)")
 
-    ter, meteor, bleu = TER(), METEORPlain(METEOR_REFS), MultiBLEU(lowercase=False)
+    ter, meteor, bleu = TER(), METEORPlain(METEOR_REFS, meteor_workers()), MultiBLEU(lowercase=False)
     ter_stats = ter.submit([h.strip() for h in hyps], [[r.strip() for r in group] for group in present])
     with ThreadPoolExecutor(max_workers=1) as pool:
         def run_meteor() -> Any:

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from ..base import check_corpus
-from ..meteor_plain import METEORPlain
-from ..multibleu import MultiBLEU
+from ..meteor_plain import METEORPlain, meteor_workers
+from ..multibleu import MultiBLEU, sum_statistics
 from ..ter import TER
 from ..webnlg_preprocess import preprocess_hypothesis, preprocess_reference, read_submission
 
@@ -109,7 +109,7 @@ def score_webnlg(
     if missing:
         raise ValueError(f"input {missing[0] + 1} has no reference; WebNLG inputs have 1-3 (check the reference files)")
 
-    ter, meteor, bleu = TER(), METEORPlain(N_REFS), MultiBLEU(lowercase=True)
+    ter, meteor, bleu = TER(), METEORPlain(N_REFS, meteor_workers()), MultiBLEU(lowercase=True)
     ter_stats = ter.submit(hyps, ter_refs)  # forks its workers before any thread starts
     with ThreadPoolExecutor(max_workers=1) as pool:
         def run_meteor() -> list:
@@ -119,7 +119,8 @@ def score_webnlg(
             return values
 
         meteor_values = pool.submit(run_meteor)
-        bleu_scores = {split: bleu.corpus_score([hyps[i] for i in idx], [refs[i] for i in idx])
+        bleu_segments = bleu.segment_statistics(hyps, refs)
+        bleu_scores = {split: bleu.score_from_statistics(sum_statistics([bleu_segments[i] for i in idx]))
                        for split, idx in indices.items()}
         clock["BLEU"] = time.perf_counter() - start
         ter_segments = ter_stats()
