@@ -15,4 +15,7 @@ rule all:
         TABLE_MD,
         TABLE_TEX,
         SUMMARY_CSV,
+        # Every cell's scores are targets too: Snakemake does not rebuild a missing intermediate file whose
+        # downstream outputs are up to date, so a deleted scores.json would otherwise never come back.
+        [cell_path(cell_id, "scores.json") for cell_id in CELLS],
     default_target: True
