@@ -81,6 +81,8 @@ def _split_indices(splits: Sequence[str], n: int, seen: Sequence[bool] | None) -
             out[split] = list(range(n))
         else:
             out[split] = [i for i, flag in enumerate(seen) if flag == (split == "seen")]  # type: ignore[arg-type]
+            if not out[split]:
+                raise ValueError(f"no input is {split}: drop that split (--split) or check the categories")
     return out
 
 
