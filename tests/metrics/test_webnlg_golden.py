@@ -427,3 +427,18 @@ def test_beam_search_and_exact_distance() -> None:
             shortcut = exact.alignment(ref, hyp, states, beam)  # the exact DP's path, when provably tercom's
             assert shortcut is None or (plain[-1], shortcut) == literal
             assert shortcut is not None or plain[-1] > beam
+
+
+def test_split_errors_name_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="need each input's category"):
+        score_webnlg(["a"], [["a"]], splits=["seen"])
+    with pytest.raises(ValueError, match="no input is unseen"):
+        score_webnlg(["a"], [["a"]], splits=["unseen"], seen=[True])
+    with pytest.raises(ValueError, match="1 outputs but 2 categories"):
+        score_webnlg(["a"], [["a"]], splits=["seen"], seen=[True, False])
+    categories = tmp_path / "categories.txt"
+    categories.write_text("Airport\nArtist\nseen\n")
+    assert read_seen_mask(categories) == [True, False, True]
+    categories.write_text("Airport\nCastle\n")
+    with pytest.raises(ValueError, match="'Castle' is not a WebNLG 2017 category"):
+        read_seen_mask(categories)
