@@ -40,14 +40,7 @@ def e2e_full(shared_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tup
 @pytest.fixture(scope="session")
 def lester_root() -> Path:
     """The real data root with superglue/, mrqa/ and glue/; skipped locally when absent, a failure in CI."""
-    root = _shared_data_root()
-    missing = [name for name in ("superglue", "mrqa", "glue") if not (root / name).is_dir()]
-    if missing:
-        message = f"{', '.join(missing)} not found under {root}; set HARNESS_DATA_DIR to the shared data folder."
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return root
+    return _root_with("superglue", "mrqa", "glue")
 
 
 @pytest.fixture(scope="session")
@@ -92,8 +85,13 @@ def write_hub_folder():
 @pytest.fixture(scope="session")
 def generation_root() -> Path:
     """The real data root with webnlg2017/, dart/ and xsum/; skipped locally when absent, a failure in CI."""
+    return _root_with("webnlg2017", "dart", "xsum")
+
+
+def _root_with(*names: str) -> Path:
+    """The shared data root if it holds every folder in `names`; skip locally, fail in CI otherwise."""
     root = _shared_data_root()
-    missing = [name for name in ("webnlg2017", "dart", "xsum") if not (root / name).is_dir()]
+    missing = [name for name in names if not (root / name).is_dir()]
     if missing:
         message = f"{', '.join(missing)} not found under {root}; set HARNESS_DATA_DIR to the shared data folder."
         if os.environ.get("CI") == "true":
