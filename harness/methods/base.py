@@ -34,6 +34,9 @@ class Method(nn.Module):
 
     name: ClassVar[str]
     hparams: ClassVar[dict[str, HParam]] = {}
+    # Methods whose trained state reaches the frozen backbone only as per-row tensors (`row_state`) can train
+    # many cells in one batch over one backbone (`harness.packed`).
+    packable: ClassVar[bool] = False
 
     def __init__(self, backbone: PreTrainedModel, **hparams: Any) -> None:
         super().__init__()
@@ -74,20 +77,48 @@ class Method(nn.Module):
     def load_export_from(self, directory: Path) -> None:
         self.load_export(load_file(str(directory / EXPORT_FILE)))
 
+    # -- packing: many cells over one frozen backbone ------------------------------------------
+    def row_state(self) -> dict[str, torch.Tensor]:
+        """What one row of a batch needs from this cell (packable methods): tensors that `model_inputs` takes
+        stacked per row as `rows`, so rows of different cells can share one forward pass."""
+        raise NotImplementedError(f"{self.name} is not packable")
+
+    def pack_key(self) -> tuple:
+        """Cells can share a batch only if their methods agree on this (the shapes of `row_state`)."""
+        return (self.name, *((k, tuple(v.shape)) for k, v in sorted(self.row_state().items())))
+
+    def train(self, mode: bool = True) -> Method:
+        super().train(mode)
+        if self.packable:
+            # The backbone is frozen: keep it in eval mode (no dropout), so a row's loss depends only on its own
+            # cell's parameters and packed cells compute exactly what separate runs do.
+            self.backbone.eval()
+        return self
+
+    def _rows(self, rows: dict[str, torch.Tensor] | None, key: str, batch_size: int) -> torch.Tensor:
+        """`rows[key]` ([B, ...], one entry per row, packed) or this cell's own state repeated for B rows."""
+        if rows is not None:
+            return rows[key]
+        own = self.row_state()[key]
+        return own.unsqueeze(0).expand(batch_size, *own.shape)
+
     # -- how inputs reach the backbone ---------------------------------------------------------
     def prefix_length(self) -> int:
         """Number of virtual key/value slots in front of every sequence (0 for most methods)."""
         return 0
 
-    def past_key_values(self, batch_size: int) -> DynamicCache | None:
+    def past_key_values(self, batch_size: int, rows: dict[str, torch.Tensor] | None = None) -> DynamicCache | None:
         """A cache pre-filled with the method's virtual keys/values, or None."""
         return None
 
-    def model_inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, Any]:
+    def model_inputs(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, rows: dict[str, torch.Tensor] | None = None
+    ) -> dict[str, Any]:
         """Backbone kwargs for a (prefill) forward pass over a padded batch.
 
         Positions are counted over real tokens only (left or right padding both work) and start after the
         prefix slots, as the original GPT-2 prefix code does (its past length shifts the positions).
+        `rows` (packed cells) carries each row's own method state; None means this cell's for every row.
         """
         p = self.prefix_length()
         position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0) + p
@@ -98,8 +129,14 @@ class Method(nn.Module):
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=self.past_key_values(input_ids.shape[0]),
+            past_key_values=self.past_key_values(input_ids.shape[0], rows),
         )
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any) -> Any:
-        return self.backbone(**self.model_inputs(input_ids, attention_mask), **kwargs)
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        rows: dict[str, torch.Tensor] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        return self.backbone(**self.model_inputs(input_ids, attention_mask, rows), **kwargs)

@@ -37,6 +37,8 @@ class InfixTuning(VirtualTokens):
     """INFIX-k (Li & Liang 2021): P trainable slots between the source and the target, at every layer."""
 
     name = "infix"
+    # Its per-layer offsets are applied by hooks on the one backbone: not (yet) per row, so not packable.
+    packable = False
     hparams = {
         "length": HParam(
             10, "number of infix slots P (paper: INFIX-1, INFIX-10, INFIX-20)", _positive_int, "an integer >= 1"
@@ -87,7 +89,7 @@ class InfixTuning(VirtualTokens):
             )
         return is_sep.long().argmax(-1) + 1  # right after the first separator of each row
 
-    def _inserted(self, slots: torch.Tensor) -> None:
+    def _inserted(self, slots: torch.Tensor, rows: dict[str, torch.Tensor] | None) -> None:
         self._pending = (slots, self.offsets())
 
     def _done(self, module, args, output) -> None:

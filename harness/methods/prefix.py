@@ -33,6 +33,7 @@ class PrefixTuning(Method):
     """Prefix-tuning (Li & Liang 2021): MLP-reparameterised key/value prefixes at every layer; backbone frozen."""
 
     name = "prefix"
+    packable = True
     hparams = {
         "length": HParam(
             5,
@@ -81,8 +82,11 @@ class PrefixTuning(Method):
         p = flat.shape[0]
         return flat.view(p, 2 * self.layers, self.kv_heads, self.head_dim).permute(1, 2, 0, 3)
 
-    def past_key_values(self, batch_size: int) -> DynamicCache:
-        kv = self.projected().unsqueeze(1).expand(-1, batch_size, -1, -1, -1)  # [2L, B, kv, P, hd]
+    def row_state(self) -> dict[str, torch.Tensor]:
+        return {"kv": self.projected()}
+
+    def past_key_values(self, batch_size: int, rows: dict[str, torch.Tensor] | None = None) -> DynamicCache:
+        kv = self._rows(rows, "kv", batch_size).transpose(0, 1)  # [2L, B, kv, P, hd]
         # A DynamicCache (not legacy tuples: removed in transformers >= 4.56) pre-filled layer by layer.
         pairs = [(kv[2 * i], kv[2 * i + 1]) for i in range(self.layers)]
         return DynamicCache(ddp_cache_data=pairs, config=self.backbone.config)

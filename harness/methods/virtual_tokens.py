@@ -36,6 +36,8 @@ def check_export_shape(method: str, key: str, tensor: torch.Tensor, expected: tu
 class VirtualTokens(Method):
     """Base class: subclasses give `vectors()` ([P, d]) and, unless they prepend, `insert_at()`."""
 
+    packable = True
+
     def __init__(self, backbone: PreTrainedModel, **hparams: Any) -> None:
         super().__init__(backbone, **hparams)
         for param in self.backbone.parameters():
@@ -60,27 +62,38 @@ class VirtualTokens(Method):
         old = torch.arange(input_ids.shape[1] + 1, device=input_ids.device)
         return at, old + self.length() * (old >= at[:, None])
 
-    def model_inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, Any]:
+    def row_state(self) -> dict[str, torch.Tensor]:
+        return {"vectors": self.vectors()}
+
+    def model_inputs(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, rows: dict[str, torch.Tensor] | None = None
+    ) -> dict[str, Any]:
         at, new_index = self._new_index(input_ids, attention_mask)
         embeds = self.backbone.get_input_embeddings()(input_ids)
         (b, t, d), p = embeds.shape, self.length()
         slots = at[:, None] + torch.arange(p, device=at.device)  # [B, P]
         token_slots = new_index[:, :t]
-        vectors = self.vectors().to(embeds.dtype)[None].expand(b, -1, -1)
+        vectors = self._rows(rows, "vectors", b).to(embeds.dtype)
         full = embeds.new_zeros(b, t + p, d)
         full = full.scatter(1, token_slots[..., None].expand(-1, -1, d), embeds)
         full = full.scatter(1, slots[..., None].expand(-1, -1, d), vectors)
         mask = attention_mask.new_zeros(b, t + p).scatter(1, token_slots, attention_mask)
         mask = mask.scatter(1, slots, 1)
         positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
-        self._inserted(slots)
+        self._inserted(slots, rows)
         return dict(inputs_embeds=full, attention_mask=mask, position_ids=positions, past_key_values=None)
 
-    def _inserted(self, slots: torch.Tensor) -> None:
+    def _inserted(self, slots: torch.Tensor, rows: dict[str, torch.Tensor] | None) -> None:
         """Told where the vectors went in the batch about to run (infix uses it); nothing by default."""
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any) -> Any:
-        out = self.backbone(**self.model_inputs(input_ids, attention_mask), **kwargs)
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        rows: dict[str, torch.Tensor] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        out = self.backbone(**self.model_inputs(input_ids, attention_mask, rows), **kwargs)
         at, new_index = self._new_index(input_ids, attention_mask)
         if not at.any():  # prepended everywhere: a view, no copy of the [B, T, vocab] logits
             out.logits = out.logits[:, self.length() :]
