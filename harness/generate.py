@@ -47,9 +47,13 @@ def _left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.T
 class _Stepper:
     """Holds the cache, mask and positions of a running batch and advances them one token at a time."""
 
-    def __init__(self, method: Method, ids: torch.Tensor, mask: torch.Tensor) -> None:
+    def __init__(
+        self, method: Method, ids: torch.Tensor, mask: torch.Tensor, cells: torch.Tensor | None = None
+    ) -> None:
         self.method = method
-        inputs = method.model_inputs(ids, mask)
+        # Packed cells (harness.packed): each row's own prefix/prompt goes into the prefill; the cache then
+        # carries it through every step, so stepping needs no method state.
+        inputs = method.model_inputs(ids, mask) if cells is None else method.model_inputs(ids, mask, cells)
         out = method.backbone(**inputs, use_cache=True)
         self.cache = out.past_key_values
         self.mask = inputs["attention_mask"]
@@ -102,11 +106,13 @@ def beam_search(
     eos_id: int,
     banned: torch.Tensor,
     length_penalty: float = 1.0,
+    cells: torch.Tensor | None = None,
 ) -> list[list[int]]:
     """Best beam per input (new tokens only, final EOS dropped). Semantics of transformers' beam search
-    with early_stopping=False."""
+    with early_stopping=False. `cells` (packed methods): the cell index of each input row."""
     b, k = ids.shape[0], num_beams
-    stepper = _Stepper(method, ids.repeat_interleave(k, 0), mask.repeat_interleave(k, 0))
+    beam_cells = None if cells is None else cells.repeat_interleave(k, 0)
+    stepper = _Stepper(method, ids.repeat_interleave(k, 0), mask.repeat_interleave(k, 0), beam_cells)
     dev = ids.device
     run_seqs = torch.full((b, k, max_new_tokens), eos_id, dtype=torch.long, device=dev)
     run_scores = torch.zeros((b, k), device=dev)
@@ -142,9 +148,7 @@ def beam_search(
         is_fin = _gather(torch.cat([is_fin, done], 1), best)
         # Stop when no running beam can beat the worst finished one (transformers' heuristic).
         best_running = run_scores[:, :1] / ((t + 1) ** length_penalty)
-        worst_fin = torch.where(
-            is_fin, fin_scores.min(1, keepdim=True).values, torch.full_like(fin_scores, NEG)
-        )
+        worst_fin = torch.where(is_fin, fin_scores.min(1, keepdim=True).values, torch.full_like(fin_scores, NEG))
         improvable = improvable & (best_running > worst_fin).any(-1, keepdim=True)
         if not improvable.any() or bool(hits.all()):
             break
@@ -167,8 +171,9 @@ def greedy_search(
     min_new_tokens: int,
     eos_id: int,
     banned: torch.Tensor,
+    cells: torch.Tensor | None = None,
 ) -> list[list[int]]:
-    stepper = _Stepper(method, ids, mask)
+    stepper = _Stepper(method, ids, mask, cells)
     logits, outs = stepper.logits, [[] for _ in range(ids.shape[0])]
     finished = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
     for t in range(max_new_tokens):
@@ -185,49 +190,108 @@ def greedy_search(
 
 
 def decode(
-    method: Method, tokenizer: PreTrainedTokenizerBase, sources: list[str], cfg: dict, progress: bool = False
+    method: Method,
+    tokenizer: PreTrainedTokenizerBase,
+    sources: list[str],
+    cfg: dict,
+    progress: bool = False,
+    cells: list[int] | None = None,
 ) -> list[str]:
-    """Generate one output line per source with the `decode:` settings of a cell."""
+    """Generate one output line per source with the `decode:` settings of a cell.
+
+    Inputs are decoded longest first, `cfg["batch_size"]` at a time, so a batch holds inputs of similar
+    length (little padding); outputs come back in input order. `cells` (with a `PackedCells` method): the
+    cell of each source, so the sources of K cells decode in the same batches.
+    """
     method.eval()
     device = next(method.backbone.parameters()).device
     eos_id = tokenizer.eos_token_id
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id
     banned = torch.tensor(_newline_ids(tokenizer) if cfg.get("ban_newline", True) else (), dtype=torch.long)
-    outputs: list[str] = []
-    batches = range(0, len(sources), cfg["batch_size"])
+    contexts = [prompt_ids(tokenizer, s) for s in sources]
+    order = sorted(range(len(contexts)), key=lambda i: -len(contexts[i]))  # stable: ties keep input order
+    outputs: list[str] = [""] * len(sources)
+    batches = range(0, len(order), cfg["batch_size"])
     for start in tqdm(batches, desc="decode", disable=not progress):
-        ids, mask = _left_pad(
-            [prompt_ids(tokenizer, s) for s in sources[start : start + cfg["batch_size"]]], pad_id
-        )
+        chosen = order[start : start + cfg["batch_size"]]
+        ids, mask = _left_pad([contexts[i] for i in chosen], pad_id)
         common = dict(
             max_new_tokens=cfg["max_new_tokens"],
             min_new_tokens=cfg["min_new_tokens"],
             eos_id=eos_id,
             banned=banned.to(device),
+            cells=None if cells is None else torch.tensor([cells[i] for i in chosen], device=device),
         )
         if cfg["strategy"] == "beam":
             seqs = beam_search(method, ids.to(device), mask.to(device), num_beams=cfg["num_beams"], **common)
         else:
             seqs = greedy_search(method, ids.to(device), mask.to(device), **common)
         # One line per input, whatever the model emits: newlines would break line alignment with the refs.
-        outputs.extend(" ".join(tokenizer.decode(s, skip_special_tokens=True).split()) for s in seqs)
+        for i, seq in zip(chosen, seqs, strict=True):
+            outputs[i] = " ".join(tokenizer.decode(seq, skip_special_tokens=True).split())
     return outputs
+
+
+def _decode_dtype(device: torch.device, cfg: dict) -> torch.dtype:
+    """bf16 weights on a GPU unless the config asks for fp32: decoding is memory-bound, half the bytes per step."""
+    precision = cfg.get("precision", "auto")
+    return torch.bfloat16 if precision == "bf16" or (precision == "auto" and device.type == "cuda") else torch.float32
+
+
+def _load_trained(cell, cell_dir: Path, backbone) -> Method:
+    from harness.methods import build_method
+    from harness.train import STATE_DIR
+
+    method = build_method(cell.method_spec, backbone)
+    method.load_export_from(cell_dir / STATE_DIR)
+    return method
+
+
+def _write_generations(cell_dir: Path, lines: list[str]) -> Path:
+    from harness.io import atomic_write_text
+
+    out = cell_dir / "generations.txt"
+    atomic_write_text(out, "".join(line + "\n" for line in lines))
+    return out
 
 
 def generate_cell(cell, data_dir: Path, cell_dir: Path) -> Path:
     """Decode the test set of a trained cell into `generations.txt` (one line per test input, in order)."""
-    from harness.io import atomic_write_text, read_jsonl
-    from harness.methods import build_method
+    from harness.io import read_jsonl
     from harness.models import load_backbone
-    from harness.train import STATE_DIR, pick_device
+    from harness.train import pick_device
 
     device = pick_device()
     model, tokenizer = load_backbone(cell.model_spec)
-    method = build_method(cell.method_spec, model)
-    method.load_export_from(cell_dir / STATE_DIR)
-    method.to(device)
+    method = _load_trained(cell, cell_dir, model).to(device=device, dtype=_decode_dtype(device, cell.decode))
     sources = [row["source"] for row in read_jsonl(data_dir / "test.jsonl")]
-    lines = decode(method, tokenizer, sources, cell.decode, progress=True)
-    out = cell_dir / "generations.txt"
-    atomic_write_text(out, "".join(line + "\n" for line in lines))
-    return out
+    return _write_generations(cell_dir, decode(method, tokenizer, sources, cell.decode, progress=True))
+
+
+def generate_pack(cells: list, data_dirs: list[Path], cell_dirs: list[Path]) -> list[Path]:
+    """Decode the test sets of K trained cells of one packable method together, over one loaded backbone.
+
+    The cells must share the decode settings (one search serves all of them); each still gets its own
+    `generations.txt`, the same lines `generate_cell` writes for it.
+    """
+    from harness.io import read_jsonl
+    from harness.models import load_backbone
+    from harness.packed import PackedCells
+    from harness.train import pick_device
+
+    if any(cell.decode != cells[0].decode for cell in cells):
+        raise ValueError("cells decoded together must share their decode settings")
+    device = pick_device()
+    model, tokenizer = load_backbone(cells[0].model_spec)
+    packed = PackedCells([_load_trained(c, d, model) for c, d in zip(cells, cell_dirs, strict=True)])
+    packed.to(device=device, dtype=_decode_dtype(device, cells[0].decode))
+    sources, owner = [], []
+    for i, data_dir in enumerate(data_dirs):
+        rows = read_jsonl(data_dir / "test.jsonl")
+        sources += [row["source"] for row in rows]
+        owner += [i] * len(rows)
+    lines = decode(packed, tokenizer, sources, cells[0].decode, progress=True, cells=owner)
+    outputs = []
+    for i, cell_dir in enumerate(cell_dirs):
+        outputs.append(_write_generations(cell_dir, [line for line, o in zip(lines, owner, strict=True) if o == i]))
+    return outputs
