@@ -1,4 +1,8 @@
-"""The method registry: one module per method; adding a method = one module + one line here."""
+"""The method registry: one module per method; adding a method = one module + one line here.
+
+An out-of-tree method registers itself instead: its module decorates the class with `@register` and a
+config lists the module under `plugins:`, which `harness.config.validate_config` imports in every process.
+"""
 
 from __future__ import annotations
 
@@ -18,22 +22,67 @@ from harness.methods.prefix import PrefixTuning
 from harness.methods.prompt import PromptTuning
 from harness.methods.prompt_design import PromptDesign
 
-REGISTRY: dict[str, type[Method]] = {
-    FineTune.name: FineTune,
-    PrefixTuning.name: PrefixTuning,
-    FineTuneTopK.name: FineTuneTopK,
-    Adapter.name: Adapter,
-    EmbeddingOnly.name: EmbeddingOnly,
-    InfixTuning.name: InfixTuning,
-    PromptTuning.name: PromptTuning,
-    LoRA.name: LoRA,
-    PromptDesign.name: PromptDesign,
-}
+# The in-tree methods, one line each; `register` fills REGISTRY from them at the end of this module.
+BUILT_IN: tuple[type[Method], ...] = (
+    FineTune,
+    PrefixTuning,
+    FineTuneTopK,
+    Adapter,
+    EmbeddingOnly,
+    InfixTuning,
+    PromptTuning,
+    LoRA,
+    PromptDesign,
+)
+REGISTRY: dict[str, type[Method]] = {}
 
 # Keys of a config `methods:` entry that belong to the harness, not to the method's hyper-parameters.
 RESERVED_KEYS = {"type", "paper_method", "train", "decode"}
 
-__all__ = ["REGISTRY", "HParam", "Method", "build_method", "check_spec", "describe_methods"]
+# `name` is what build_method strips from a cell's spec; a hyper-parameter with any of these names is unreachable.
+_NOT_HPARAM_NAMES = RESERVED_KEYS | {"name"}
+
+__all__ = ["REGISTRY", "HParam", "Method", "build_method", "check_spec", "describe_methods", "register"]
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Add a Method subclass to REGISTRY under `cls.name` and return it, so it works as a class decorator.
+
+    ConfigError if the class is not a usable method or its name belongs to another class. Registering the
+    same class again (a re-import, importlib.reload) is allowed: it is still one method.
+    """
+    _check_method_class(cls)
+    taken = REGISTRY.get(cls.name)
+    if taken is not None and _qualified(taken) != _qualified(cls):
+        raise ConfigError(
+            f"method name {cls.name!r} is taken: {_qualified(taken)} and {_qualified(cls)} both use it; "
+            f"give {_qualified(cls)} another `name`"
+        )
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def _check_method_class(cls: Any) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        raise ConfigError(
+            f"register({cls!r}): not a subclass of harness.methods.Method; subclass it (harness/methods/base.py)"
+        )
+    where = _qualified(cls)
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}: `name` must be a non-empty string (what configs write as `type:`); set it")
+    hparams = cls.hparams
+    if not isinstance(hparams, dict) or not all(isinstance(h, HParam) for h in hparams.values()):
+        raise ConfigError(f"{where}: `hparams` must be a dict of name -> harness.methods.HParam; fix the class")
+    clashing = sorted(set(hparams) & _NOT_HPARAM_NAMES)
+    if clashing:
+        raise ConfigError(
+            f"{where}: hyper-parameter name(s) {', '.join(clashing)} are config keys of the harness; rename them"
+        )
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def check_spec(name: str, spec: dict) -> None:
@@ -41,7 +90,8 @@ def check_spec(name: str, spec: dict) -> None:
     kind = spec.get("type")
     if kind not in REGISTRY:
         raise ConfigError(
-            f"config.methods.{name}.type: unknown method {kind!r}; registered methods: {', '.join(sorted(REGISTRY))}"
+            f"config.methods.{name}.type: unknown method {kind!r}; registered methods: {', '.join(sorted(REGISTRY))} "
+            "(a method of your own: decorate its class with @harness.methods.register, list its module under plugins:)"
         )
     hparams = REGISTRY[kind].hparams
     for key, value in spec.items():
@@ -75,3 +125,7 @@ def describe_methods() -> list[dict]:
         }
         for name, cls in sorted(REGISTRY.items())
     ]
+
+
+for _method in BUILT_IN:
+    register(_method)
