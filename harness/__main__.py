@@ -95,8 +95,12 @@ def _datasets(args: argparse.Namespace) -> None:
 
 
 def _methods(args: argparse.Namespace) -> None:
+    from harness.config import import_plugins, load_config
     from harness.methods import describe_methods
 
+    if args.config:
+        load_config(args.config)  # imports its plugins
+    import_plugins(args.plugin, where="--plugin")
     for method in describe_methods():
         print(json.dumps(method, default=str))
 
@@ -128,7 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-md", required=True, help="Markdown file to write")
     p.add_argument("--out-tex", required=True, help="LaTeX file to write")
     command("datasets", _datasets, "list the datasets the harness can prepare", config=False)
-    command("methods", _methods, "list the registered methods", config=False)
+    p = command("methods", _methods, "list the registered methods (with those of plugin modules)", config=False)
+    p.add_argument("--config", help="also list the methods of this config's `plugins:` modules")
+    p.add_argument(
+        "--plugin", action="append", default=[], metavar="MODULE", help="also import this module (repeatable)"
+    )
     return parser
 
 

@@ -4,16 +4,21 @@ The JSON schema in workflow/schemas/ is the single description of the config. Sn
 `validate` (workflow/rules/common.smk) and `load_config` read the same file and fill the same
 `default`s, so the workflow and `python -m harness` always see the same config. Keys inside
 `datasets.<name>` belong to that dataset's loader and a method's hyper-parameters to the
-method's module; both are checked here by asking them.
+method's module; both are checked here by asking them. Modules under `plugins:` are imported
+first, in every process that validates the config, so an out-of-tree method registered there is
+known to the Snakefile and to each job alike.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import hashlib
+import importlib
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
@@ -23,6 +28,9 @@ from jsonschema.exceptions import best_match
 from harness.errors import ConfigError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+# The plugin modules this process imported for a config, in order: what provenance records.
+_PLUGINS: dict[str, dict] = {}
 
 
 def load_config(path: str | Path) -> dict:
@@ -54,6 +62,7 @@ def validate_config(config: dict) -> dict:
     if errors:
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
         raise ConfigError(_describe(best_match(errors)) + more)
+    import_plugins(config["plugins"])  # before the checks: a plugin's methods must be registered
     _check_datasets(config["datasets"])
     _check_methods(config["methods"])
     return config
@@ -72,6 +81,47 @@ def save_config(config: dict, path: str | Path) -> bool:
         return False
     atomic_write_json(path, config)
     return True
+
+
+def import_plugins(modules: list[str], where: str = "config.plugins") -> None:
+    """Import each `config.plugins` module, so the methods it registers exist in this process.
+
+    Each workflow job is a fresh process, so registering happens wherever the config is validated, never
+    once for all. Importing an already imported module is a no-op. `where` names the setting in errors.
+    """
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ConfigError as err:  # raised by the plugin itself (e.g. `register`): its message names the fix
+            raise ConfigError(f"{where}: {name!r}: {err}") from None
+        except Exception as err:  # any failure of foreign code becomes one line that says what to do
+            raise ConfigError(f"{where}: {_import_failure(name, err)}") from err
+        _PLUGINS.setdefault(name, _plugin_record(module))
+
+
+def imported_plugins() -> list[dict]:
+    """Module, file, sha256 and __version__ of every plugin this process imported (for provenance)."""
+    return list(_PLUGINS.values())
+
+
+def _import_failure(name: str, err: Exception) -> str:
+    problem = f"cannot import {name!r} ({type(err).__name__}: {err})"
+    if name.endswith(".py") or "/" in name or "\\" in name:
+        return f"{problem}; write the module's import name (e.g. 'my_method' for my_method.py), not a file path"
+    missing = err.name if isinstance(err, ModuleNotFoundError) else None
+    if missing and missing != name and not name.startswith(missing + "."):
+        return f"{problem}; the plugin needs {missing!r}: install it"
+    if missing:
+        return f"{problem}; put the module on PYTHONPATH or install it"
+    return f"{problem}; fix the module (python -c 'import {name}' shows the traceback)"
+
+
+def _plugin_record(module: ModuleType) -> dict:
+    # A plugin lives outside this repository, so the git commit in provenance says nothing about its code:
+    # the file's hash does.
+    file = getattr(module, "__file__", None)
+    sha256 = hashlib.sha256(Path(file).read_bytes()).hexdigest() if file and Path(file).is_file() else None
+    return {"module": module.__name__, "file": file, "sha256": sha256, "version": getattr(module, "__version__", None)}
 
 
 def _check_datasets(datasets: dict) -> None:

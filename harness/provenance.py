@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from harness.config import imported_plugins
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Distributions whose version can move a number (pinned in pyproject.toml).
@@ -41,6 +43,8 @@ def collect(**extra: Any) -> dict:
         "platform": platform.platform(),
         "hostname": socket.gethostname(),
         "packages": {name: _version(name) for name in (*PACKAGES, HARNESS_DIST)},
+        # Out-of-tree methods (config.plugins): their code is not in the git commit above.
+        "plugins": imported_plugins(),
         "device": device_info(),
         "time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **extra,
