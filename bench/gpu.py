@@ -1,6 +1,6 @@
 """GPU speed of the project's prefix-tuning paths against the PEFT baseline, in one call, on the same inputs.
 
-    python bench/gpu.py            # on a GPU machine: the shapes of shared/notes/gpu.md, a few minutes
+    python3 bench/gpu.py           # on a GPU machine: the shapes of shared/notes/gpu.md, a few minutes
     python bench/gpu.py --small    # on CPU: tiny shapes, the same code paths, well under a minute (CI)
 
 Backbones are built from configs with random weights (no downloads; speed does not depend on the values):
@@ -857,6 +857,14 @@ SECTIONS: list[tuple[str, str, Callable[[Report, Section, Shapes, torch.device],
 # -- run -------------------------------------------------------------------------------------------------
 
 
+def git(*args: str) -> str:
+    """A git command's output in the repository, or "" where there is no git or no .git (a copied tree)."""
+    try:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
 def environment(device: torch.device, small: bool) -> dict:
     import transformers
 
@@ -866,12 +874,7 @@ def environment(device: torch.device, small: bool) -> dict:
         peft_version = peft.__version__
     except ImportError:
         peft_version = None
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
+    commit, dirty = git("rev-parse", "HEAD"), git("status", "--porcelain", "--untracked-files=no")
     return {
         "card": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.machine()})",
         "device": str(device),
@@ -882,6 +885,7 @@ def environment(device: torch.device, small: bool) -> dict:
         "peft": peft_version,
         "python": platform.python_version(),
         "git_commit": commit or None,
+        "git_dirty": bool(dirty) if commit else None,  # uncommitted edits: the commit alone does not name the code
         "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
