@@ -45,17 +45,33 @@ def _cell_and_dirs(args: argparse.Namespace):
 
 
 def _train(args: argparse.Namespace) -> None:
+    from harness.packs import pack_error, publish_trained
     from harness.train import train_cell
 
-    _, cell, data_dir, cell_dir = _cell_and_dirs(args)
-    print(json.dumps(train_cell(cell, data_dir, cell_dir), default=str))
+    config, cell, data_dir, cell_dir = _cell_and_dirs(args)
+    summary = publish_trained(config, cell)  # a pack job trained it: move that result into place
+    if summary is None:
+        error = pack_error(config, cell.id)
+        if error:
+            print(f"its pack did not train {cell.id} (pack {error}); training it alone", file=sys.stderr)
+        summary = train_cell(cell, data_dir, cell_dir)
+    print(json.dumps(summary, default=str))
+
+
+def _train_pack(args: argparse.Namespace) -> None:
+    from harness.config import load_config
+    from harness.packs import run_pack
+
+    print(json.dumps(run_pack(load_config(args.config), args.pack, args.cells), indent=1))
 
 
 def _generate(args: argparse.Namespace) -> None:
     from harness.generate import generate_cell
+    from harness.packs import publish_generations
 
-    _, cell, data_dir, cell_dir = _cell_and_dirs(args)
-    print(generate_cell(cell, data_dir, cell_dir))
+    config, cell, data_dir, cell_dir = _cell_and_dirs(args)
+    # A packed cell was decoded by its pack job; otherwise (or if that file is gone) decode it here.
+    print(publish_generations(config, cell) or generate_cell(cell, data_dir, cell_dir))
 
 
 def _score(args: argparse.Namespace) -> None:
@@ -122,7 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("prepare", _prepare, "prepare one dataset's data variant into a folder")
     p.add_argument("--dataset", required=True, help="key in config.datasets")
     p.add_argument("--out", required=True, help="output folder; the workflow's is {results_dir}/data/{dataset}/{split}")
-    command("train", _train, "train one cell", cell=True)
+    command("train", _train, "train one cell (or publish what its pack trained)", cell=True)
+    p = command("train-pack", _train_pack, "train and decode the cells of one pack together")
+    p.add_argument("--pack", required=True, help="pack id (the workflow's packs/<id>.json)")
+    p.add_argument("--cells", required=True, nargs="+", help="the member cell ids")
     command("generate", _generate, "decode the test inputs of one trained cell", cell=True)
     command("score", _score, "score one cell's generations; writes scores.json", cell=True)
     p = command("aggregate", _aggregate, "gather every cell's scores into one long-form CSV")

@@ -54,7 +54,8 @@ class _Stepper:
         # Packed cells (harness.packed): each row's own prefix/prompt goes into the prefill; the cache then
         # carries it through every step, so stepping needs no method state.
         inputs = method.model_inputs(ids, mask) if cells is None else method.model_inputs(ids, mask, cells)
-        out = method.backbone(**inputs, use_cache=True)
+        # Only the last position's logits are needed: a [rows, T, vocab] tensor would dominate prefill memory.
+        out = method.backbone(**inputs, use_cache=True, logits_to_keep=1)
         self.cache = out.past_key_values
         self.mask = inputs["attention_mask"]
         self.next_pos = inputs["position_ids"][:, -1] + 1
@@ -189,6 +190,33 @@ def greedy_search(
     return outs
 
 
+CPU_BATCH = 10  # decode.batch_size: auto on a CPU (bigger batches gain little there)
+
+
+def batch_rows(method: Method, cfg: dict, device: torch.device, longest: int) -> int:
+    """Inputs per batch: `decode.batch_size`, or for `auto` on a GPU as many as half its free memory holds.
+
+    Per input the search keeps `num_beams` rows, each with keys and values at every layer for the whole
+    sequence (source, prefix, new tokens), counted twice because the cache grows by concatenation.
+    """
+    size = cfg["batch_size"]
+    if size != "auto":
+        return size
+    if device.type != "cuda":
+        return CPU_BATCH
+    from harness.methods.prefix import kv_shape
+
+    config = method.backbone.config
+    layers, kv_heads, head_dim = kv_shape(config)
+    slack = 128  # prefix / virtual tokens / separator: small against the sequence
+    tokens = longest + cfg["max_new_tokens"] + slack
+    element = next(method.backbone.parameters()).element_size()
+    per_row = 2 * layers * 2 * kv_heads * head_dim * tokens * element + 3 * 4 * config.vocab_size
+    beams = cfg["num_beams"] if cfg["strategy"] == "beam" else 1
+    free, _ = torch.cuda.mem_get_info(device)
+    return max(1, int(free * 0.5 // (per_row * beams)))
+
+
 def decode(
     method: Method,
     tokenizer: PreTrainedTokenizerBase,
@@ -211,9 +239,10 @@ def decode(
     contexts = [prompt_ids(tokenizer, s) for s in sources]
     order = sorted(range(len(contexts)), key=lambda i: -len(contexts[i]))  # stable: ties keep input order
     outputs: list[str] = [""] * len(sources)
-    batches = range(0, len(order), cfg["batch_size"])
+    size = batch_rows(method, cfg, device, longest=len(contexts[order[0]]) if order else 0)
+    batches = range(0, len(order), size)
     for start in tqdm(batches, desc="decode", disable=not progress):
-        chosen = order[start : start + cfg["batch_size"]]
+        chosen = order[start : start + size]
         ids, mask = _left_pad([contexts[i] for i in chosen], pad_id)
         common = dict(
             max_new_tokens=cfg["max_new_tokens"],
@@ -247,10 +276,10 @@ def _load_trained(cell, cell_dir: Path, backbone) -> Method:
     return method
 
 
-def _write_generations(cell_dir: Path, lines: list[str]) -> Path:
+def _write_generations(cell_dir: Path, lines: list[str], file_name: str = "generations.txt") -> Path:
     from harness.io import atomic_write_text
 
-    out = cell_dir / "generations.txt"
+    out = cell_dir / file_name
     atomic_write_text(out, "".join(line + "\n" for line in lines))
     return out
 
@@ -268,7 +297,9 @@ def generate_cell(cell, data_dir: Path, cell_dir: Path) -> Path:
     return _write_generations(cell_dir, decode(method, tokenizer, sources, cell.decode, progress=True))
 
 
-def generate_pack(cells: list, data_dirs: list[Path], cell_dirs: list[Path]) -> list[Path]:
+def generate_pack(
+    cells: list, data_dirs: list[Path], cell_dirs: list[Path], file_name: str = "generations.txt"
+) -> list[Path]:
     """Decode the test sets of K trained cells of one packable method together, over one loaded backbone.
 
     The cells must share the decode settings (one search serves all of them); each still gets its own
@@ -293,5 +324,6 @@ def generate_pack(cells: list, data_dirs: list[Path], cell_dirs: list[Path]) -> 
     lines = decode(packed, tokenizer, sources, cells[0].decode, progress=True, cells=owner)
     outputs = []
     for i, cell_dir in enumerate(cell_dirs):
-        outputs.append(_write_generations(cell_dir, [line for line, o in zip(lines, owner, strict=True) if o == i]))
+        mine = [line for line, o in zip(lines, owner, strict=True) if o == i]
+        outputs.append(_write_generations(cell_dir, mine, file_name))
     return outputs

@@ -144,6 +144,7 @@ class CellRun:
     started: float = field(default_factory=time.time)
     loss_sum: float = 0.0
     micro_in_step: int = 0
+    packed_with: list[str] = field(default_factory=list)  # the other cells of its pack, for provenance
 
     @property
     def cfg(self) -> dict:
@@ -249,8 +250,12 @@ def start_run(cell, method: Method, tokenizer: PreTrainedTokenizerBase, data_dir
     return run
 
 
-def finish_run(run: CellRun, device: torch.device) -> dict:
-    """Write the cell's export, provenance and (last) trained.json; drop its resume checkpoint."""
+def finish_run(run: CellRun, device: torch.device, done_file: str = DONE_FILE) -> dict:
+    """Write the cell's export, then its provenance and (last) `done_file`; drop its resume checkpoint.
+
+    A cell trained by a pack job (`harness.packs`) writes both into one `state/packed.json` instead: its
+    per-cell job publishes them as provenance.json and trained.json, the outputs Snakemake tracks.
+    """
     state_dir = run.cell_dir / STATE_DIR
     run.method.save_export(state_dir)
     shutil.rmtree(run.ckpt_dir, ignore_errors=True)
@@ -266,8 +271,13 @@ def finish_run(run: CellRun, device: torch.device) -> dict:
     }
     from harness.provenance import collect
 
-    atomic_write_json(run.cell_dir / "provenance.json", collect(cell=cell_as_dict(run.cell), training=summary))
-    atomic_write_json(state_dir / DONE_FILE, summary)
+    if done_file == DONE_FILE:
+        atomic_write_json(run.cell_dir / "provenance.json", collect(cell=cell_as_dict(run.cell), training=summary))
+        atomic_write_json(state_dir / DONE_FILE, summary)
+    else:
+        summary["packed_with"] = run.packed_with
+        provenance = collect(cell=cell_as_dict(run.cell), training=summary)
+        atomic_write_json(state_dir / done_file, {"summary": summary, "provenance": provenance})
     return summary
 
 
@@ -309,7 +319,11 @@ def train_cell(cell, data_dir: Path, cell_dir: Path, on_step: Callable[[int, flo
 
 
 def train_pack(
-    cells: list, data_dirs: list[Path], cell_dirs: list[Path], on_step: Callable[[str, int, float], None] | None = None
+    cells: list,
+    data_dirs: list[Path],
+    cell_dirs: list[Path],
+    on_step: Callable[[str, int, float], None] | None = None,
+    done_file: str = DONE_FILE,
 ) -> list[dict | TrainingError]:
     """Train K cells of one packable method over one frozen backbone, one shared batch per micro-step.
 
@@ -327,6 +341,8 @@ def train_pack(
         start_run(cell, _seeded_method(cell, model).to(device), tokenizer, data_dir, cell_dir)
         for cell, data_dir, cell_dir in zip(cells, data_dirs, cell_dirs, strict=True)
     ]
+    for run in runs:
+        run.packed_with = [c.id for c in cells if c.id != run.cell.id]
     packed = PackedCells([run.method for run in runs])
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     precision = runs[0].cfg["precision"]
@@ -373,7 +389,7 @@ def train_pack(
     bar.close()
     for i, run in enumerate(runs):
         if results[i] is None:
-            results[i] = finish_run(run, device)
+            results[i] = finish_run(run, device, done_file)
     return results
 
 

@@ -78,6 +78,9 @@ def tiny_config(results_dir: Path, *, broken: bool = False, steps: int = 2, chec
             "max_length": 64,
         },
         "decode": {"strategy": "greedy", "max_new_tokens": 6, "min_new_tokens": 1, "batch_size": 4},
+        # One job per cell: these tests are about SLURM's retries and pre-emption of one cell's jobs; packed
+        # jobs (on by default where training asks for a GPU, as here) are tested in test_packed_workflow.py.
+        "packing": {"enabled": False},
         "resources": {
             stage: {"mem_mb": 1000, "runtime": 20, "gpus": 1 if stage in ("train", "generate") else 0}
             for stage in ("prepare", "train", "generate", "score", "report")

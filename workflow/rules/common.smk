@@ -10,6 +10,7 @@ from snakemake.utils import validate
 
 from harness.cells import cell_dir, cells_for, prepared_dir, spec_digest
 from harness.config import save_config, validate_config
+from harness.packs import pack_marker, packs_for
 from harness.paper import paper_files
 
 
@@ -24,6 +25,9 @@ CONFIG = validate_config(config)
 
 RESULTS = CONFIG["results_dir"]
 CELLS = {cell.id: cell for cell in cells_for(CONFIG)}
+# Packs of cells that train together (only cells without a result; {} when packing is off).
+PACKS = packs_for(CONFIG)
+PACK_OF = {cell.id: pack_id for pack_id, members in PACKS.items() for cell in members}
 
 # Jobs read this copy, not the YAML: --config overrides reach them, and editing the YAML
 # during a long run cannot change what a queued job does. It is written while the Snakefile
@@ -38,10 +42,24 @@ TABLE_MD = f"{RESULTS}/table.md"
 TABLE_TEX = f"{RESULTS}/table.tex"
 HARNESS = f"{shlex.quote(sys.executable)} -m harness"
 
+def ids_regex(ids):
+    """A wildcard constraint matching exactly these ids (and nothing when there are none)."""
+    return "|".join(re.escape(i) for i in ids) or "(?!)"
+
+
 wildcard_constraints:
     dataset="|".join(sorted({c.dataset for c in CELLS.values()})),
     split="|".join(re.escape(s) for s in sorted({c.split for c in CELLS.values()})),
-    cell="|".join(re.escape(i) for i in CELLS),
+    cell=ids_regex(CELLS),
+
+
+def pack_marker_path(cell_id):
+    return str(pack_marker(CONFIG, PACK_OF[cell_id]))
+
+
+def pack_fingerprint(wildcards):
+    """Re-run a pack when any member's spec (or data parameters) changed."""
+    return spec_digest([fingerprint(c.id) for c in PACKS[wildcards.pack]])
 
 
 def cell_path(cell_id, name):
@@ -53,10 +71,14 @@ def data_path(cell_id, name):
     return str(prepared_dir(CONFIG, cell.dataset, cell.split) / name)
 
 
+def fingerprint(cell_id):
+    cell = CELLS[cell_id]
+    return spec_digest([cell.spec(), CONFIG["datasets"][cell.dataset]])
+
+
 def cell_fingerprint(wildcards):
     """A changed cell spec (or data parameters) changes this param, so Snakemake re-runs the job."""
-    cell = CELLS[wildcards.cell]
-    return spec_digest([cell.spec(), CONFIG["datasets"][cell.dataset]])
+    return fingerprint(wildcards.cell)
 
 
 def stage_resources(stage):

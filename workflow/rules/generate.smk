@@ -1,4 +1,5 @@
-# Decoding the test inputs with a trained cell.
+# Decoding the test inputs with a trained cell. A packed cell was decoded by its pack job already (with its
+# siblings, in shared batches): its job only moves that file into place, or decodes it if there is none.
 
 
 rule generate:
