@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
+from harness import seq2seq
 from harness.methods import Method
 
 NEG = -1.0e9  # the "impossible" score transformers uses; kept identical so ties break the same way
@@ -72,6 +73,13 @@ class _Stepper:
         return out.logits[:, -1, :]
 
 
+def _stepper(method: Method, ids: torch.Tensor, mask: torch.Tensor, beams: int = 1) -> _Stepper | seq2seq.Stepper:
+    """The running batch, each input repeated for `beams` beams (an encoder-decoder encodes each input once)."""
+    if seq2seq.is_encoder_decoder(method.backbone):
+        return seq2seq.Stepper(method, ids, mask, beams)
+    return _Stepper(method, ids.repeat_interleave(beams, 0), mask.repeat_interleave(beams, 0))
+
+
 def _processed_log_probs(
     logits: torch.Tensor, step: int, eos_id: int, banned: torch.Tensor, min_new_tokens: int
 ) -> torch.Tensor:
@@ -106,7 +114,7 @@ def beam_search(
     """Best beam per input (new tokens only, final EOS dropped). Semantics of transformers' beam search
     with early_stopping=False."""
     b, k = ids.shape[0], num_beams
-    stepper = _Stepper(method, ids.repeat_interleave(k, 0), mask.repeat_interleave(k, 0))
+    stepper = _stepper(method, ids, mask, beams=k)
     dev = ids.device
     run_seqs = torch.full((b, k, max_new_tokens), eos_id, dtype=torch.long, device=dev)
     run_scores = torch.zeros((b, k), device=dev)
@@ -168,7 +176,7 @@ def greedy_search(
     eos_id: int,
     banned: torch.Tensor,
 ) -> list[list[int]]:
-    stepper = _Stepper(method, ids, mask)
+    stepper = _stepper(method, ids, mask)
     logits, outs = stepper.logits, [[] for _ in range(ids.shape[0])]
     finished = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
     for t in range(max_new_tokens):
@@ -196,9 +204,11 @@ def decode(
     outputs: list[str] = []
     batches = range(0, len(sources), cfg["batch_size"])
     for start in tqdm(batches, desc="decode", disable=not progress):
-        ids, mask = _left_pad(
-            [prompt_ids(tokenizer, s) for s in sources[start : start + cfg["batch_size"]]], pad_id
-        )
+        batch = sources[start : start + cfg["batch_size"]]
+        if seq2seq.is_encoder_decoder(method.backbone):  # the encoder's input, right-padded as in training
+            ids, mask = seq2seq.encoder_inputs(tokenizer, batch, pad_id)
+        else:
+            ids, mask = _left_pad([prompt_ids(tokenizer, s) for s in batch], pad_id)
         common = dict(
             max_new_tokens=cfg["max_new_tokens"],
             min_new_tokens=cfg["min_new_tokens"],

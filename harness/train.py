@@ -16,12 +16,14 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
+from harness import seq2seq
 from harness.errors import TrainingError
 from harness.generate import prompt_ids
 from harness.io import atomic_write_json, read_jsonl
@@ -64,6 +66,8 @@ def collate(examples: list[tuple[list[int], list[int]]], pad_id: int) -> dict[st
 
 def batch_loss(method: Method, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Mean cross-entropy over target tokens (next-token prediction, labels shifted by one)."""
+    if "decoder_input_ids" in batch:  # an encoder-decoder batch (harness.seq2seq)
+        return seq2seq.batch_loss(method, batch)
     logits = method(batch["input_ids"], batch["attention_mask"]).logits[:, :-1]
     labels = batch["labels"][:, 1:]
     return torch.nn.functional.cross_entropy(
@@ -144,7 +148,11 @@ def train_cell(
         raise TrainingError(
             f"{data_dir / 'train.jsonl'} has no rows; re-run the prepare step for this dataset"
         )
-    examples = [encode_example(tokenizer, r["source"], r["target"], cfg["max_length"]) for r in rows]
+    encode, collate_rows = encode_example, collate
+    if seq2seq.is_encoder_decoder(model):  # source -> encoder, target -> decoder
+        start = seq2seq.decoder_start_id(model.config)
+        encode, collate_rows = seq2seq.encode_example, partial(seq2seq.collate, decoder_start=start)
+    examples = [encode(tokenizer, r["source"], r["target"], cfg["max_length"]) for r in rows]
     cut = sum(all(label == -100 for label in labels) for _, labels in examples)
     if cut:
         raise TrainingError(
@@ -184,7 +192,7 @@ def train_cell(
         first_micro = (step % steps_per_epoch) * cfg["grad_accum"]
         for micro in range(first_micro, micro_per_epoch):
             chunk = order[micro * cfg["batch_size"] : (micro + 1) * cfg["batch_size"]]
-            batch = {k: v.to(device) for k, v in collate([examples[i] for i in chunk], pad_id).items()}
+            batch = {k: v.to(device) for k, v in collate_rows([examples[i] for i in chunk], pad_id).items()}
             with _autocast(device, cfg["precision"]):
                 loss = batch_loss(method, batch)
             if not torch.isfinite(loss):

@@ -17,6 +17,7 @@ from harness.methods.lora import LoRA
 from harness.methods.prefix import PrefixTuning
 from harness.methods.prompt import PromptTuning
 from harness.methods.prompt_design import PromptDesign
+from harness.seq2seq import is_encoder_decoder
 
 REGISTRY: dict[str, type[Method]] = {
     FineTune.name: FineTune,
@@ -30,10 +31,14 @@ REGISTRY: dict[str, type[Method]] = {
     PromptDesign.name: PromptDesign,
 }
 
+# On an encoder-decoder backbone (BART, T5) a method name means its encoder-decoder variant; the other methods
+# refuse such a backbone when built (Method.__init__).
+ENCODER_DECODER: dict[str, type[Method]] = {FineTune.name: FineTune}
+
 # Keys of a config `methods:` entry that belong to the harness, not to the method's hyper-parameters.
 RESERVED_KEYS = {"type", "paper_method", "train", "decode"}
 
-__all__ = ["REGISTRY", "HParam", "Method", "build_method", "check_spec", "describe_methods"]
+__all__ = ["ENCODER_DECODER", "REGISTRY", "HParam", "Method", "build_method", "check_spec", "describe_methods"]
 
 
 def check_spec(name: str, spec: dict) -> None:
@@ -62,7 +67,10 @@ def build_method(spec: dict, backbone: PreTrainedModel) -> Method:
     """Wrap a backbone with the method a (checked) config entry names."""
     check_spec(spec.get("name", spec["type"]), {k: v for k, v in spec.items() if k != "name"})
     hparams: dict[str, Any] = {k: v for k, v in spec.items() if k not in RESERVED_KEYS | {"name"}}
-    return REGISTRY[spec["type"]](backbone, **hparams)
+    method_class = REGISTRY[spec["type"]]
+    if is_encoder_decoder(backbone):
+        method_class = ENCODER_DECODER.get(spec["type"], method_class)
+    return method_class(backbone, **hparams)
 
 
 def describe_methods() -> list[dict]:

@@ -1,0 +1,81 @@
+"""The contract of test_every_method.py on encoder-decoder backbones (issue 4): finetune on tiny:bart and tiny:t5.
+The other methods refuse such a backbone at construction, by name."""
+
+from __future__ import annotations
+
+import pytest
+from method_checks import (
+    assert_cached_steps_match_a_full_forward,
+    assert_every_trainable_tensor_moved,
+    assert_export_reloads_on_a_fresh_backbone,
+    assert_padding_does_not_leak_into_the_loss,
+    assert_training_lowered_the_loss,
+    fresh_method,
+    tiny,
+)
+
+from harness.errors import ModelError
+from harness.methods import ENCODER_DECODER, REGISTRY, build_method
+from harness.methods.prefix import PrefixTuning
+
+SPECS = {"finetune": {"type": "finetune"}}
+RUNS = [(name, kind) for name in SPECS for kind in ("bart", "t5")]
+DECODING_STD: dict[str, float] = {}
+DECODING_SPEC: dict[str, dict] = {}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """`trained(name, kind)`: a few train_cell steps of SPECS[name] on tiny:`kind`, made once per module."""
+    from method_checks import train_tiny
+
+    runs = {}
+
+    def get(name: str, kind: str):
+        if (name, kind) not in runs:
+            runs[name, kind] = train_tiny(SPECS[name], kind, tmp_path_factory.mktemp(f"{name}-{kind}"))
+        return runs[name, kind]
+
+    return get
+
+
+@pytest.mark.parametrize(("name", "kind"), RUNS)
+def test_own_tensors_moved_and_the_frozen_part_is_bit_identical(trained, name, kind):
+    run = trained(name, kind)
+    assert_every_trainable_tensor_moved(run)
+    # The whole backbone is its state.
+    assert set(run.trainable_before) == {f"backbone.{k}" for k, p in run.method.backbone.named_parameters()}
+
+
+@pytest.mark.parametrize(("name", "kind"), RUNS)
+def test_export_reloads_on_a_fresh_backbone(trained, name, kind):
+    run = trained(name, kind)
+    assert_export_reloads_on_a_fresh_backbone(run)
+
+
+@pytest.mark.parametrize(("name", "kind"), RUNS)
+def test_training_lowers_the_loss(trained, name, kind):
+    assert_training_lowered_the_loss(trained(name, kind))
+
+
+@pytest.mark.parametrize(("name", "kind"), RUNS)
+def test_cached_decoding_steps_and_padding(name, kind):
+    spec = {**SPECS[name], **DECODING_SPEC.get(name, {})}
+    method = fresh_method(spec, kind, std=DECODING_STD.get(name))
+    assert_cached_steps_match_a_full_forward(method)
+    assert_padding_does_not_leak_into_the_loss(method)
+
+
+@pytest.mark.parametrize("name", sorted(set(REGISTRY) - set(ENCODER_DECODER)))
+def test_methods_without_an_encoder_decoder_path_refuse_one_by_name(name):
+    with pytest.raises(ModelError) as err:
+        build_method({"type": name}, tiny("bart"))
+    message = str(err.value)
+    assert f"({name!r})" in message and "BartForConditionalGeneration is an encoder-decoder" in message
+    assert message.endswith("build_method supports the methods finetune")
+
+
+def test_a_decoder_only_method_class_refuses_an_encoder_decoder_directly():
+    """build_method picks the encoder-decoder variant; the decoder-only class itself refuses a T5."""
+    with pytest.raises(ModelError, match=r"PrefixTuning \('prefix'\) supports decoder-only backbones"):
+        PrefixTuning(tiny("t5"))
