@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-from core_conftest_helpers import SYNTHETIC_ROWS, torch_threads
+from core_conftest_helpers import DECODE, SYNTHETIC_ROWS, make_cell, randomise_prefix_, torch_threads
+from core_conftest_helpers import write_synthetic_data as write_data
 from transformers import AutoModelForSeq2SeqLM
 
 from harness import seq2seq
-from harness.generate import beam_search, greedy_search
+from harness.generate import beam_search, decode, generate_cell, greedy_search
+from harness.io import read_jsonl
 from harness.methods import build_method
 from harness.models import TINY_CLASSES, TINY_CONFIGS, load_backbone
+from harness.train import STATE_DIR
 
 MAX_NEW, MIN_NEW = 10, 3
 VOCAB, BOS, EOS, PAD = 24, 1, 2, 0
@@ -99,6 +102,21 @@ def test_greedy_equals_generate_on_a_padded_batch(small):
     assert len({len(o) for o in ours}) >= 2
 
 
+@pytest.mark.parametrize("spec", [{"type": "prefix", "length": 4, "mid_dim": 16}])
+@pytest.mark.parametrize("strategy", ["beam", "greedy"])
+def test_batched_search_with_a_method_equals_one_by_one(small, spec, strategy):
+    """Padding and beams never leak: each input decodes alone as it does in the padded batch."""
+    model, bare = small
+    torch.manual_seed(0)
+    method = build_method({**spec, **({"init": "uniform"} if spec["type"] == "prompt" else {})}, model).eval()
+    randomise_prefix_(method, std=0.5, seed=3)
+    ids, mask = _padded()
+    batched = _ours(method, ids, mask, [], strategy)
+    alone = [_ours(method, *seq2seq._right_pad([s], PAD), [], strategy)[0] for s in SOURCES]
+    assert batched == alone
+    assert batched != _ours(bare, ids, mask, [], strategy), "the method must change what is decoded"
+
+
 def test_a_training_batch_feeds_the_labels_shifted_right_to_the_decoder():
     model, tokenizer = load_backbone({"source": "tiny:bart"})
     model.eval()  # no dropout: the two losses below must see the same model
@@ -126,3 +144,21 @@ def test_a_target_cut_by_max_length_keeps_its_first_tokens():
     _, tokenizer = load_backbone({"source": "tiny:t5"})
     source, labels = seq2seq.encode_example(tokenizer, "name : Zizzi | food : Chinese", "Zizzi serves Chinese food.", 3)
     assert len(source) == 3 and labels == tokenizer("Zizzi serves Chinese food.").input_ids[:3]
+
+
+@pytest.mark.parametrize("kind", ["bart", "t5"])
+def test_generate_cell_decodes_a_trained_encoder_decoder_cell(kind, tmp_path):
+    """decode() with the cell's decode: settings on the real tiny model; one line per test input, and the
+    batch size of decoding does not change the outputs."""
+    model, tokenizer = load_backbone({"source": f"tiny:{kind}"})
+    spec = {"type": "prefix", "length": 3, "mid_dim": 16}
+    torch.manual_seed(0)
+    prefix = build_method(spec, model).eval()
+    randomise_prefix_(prefix, std=0.5, seed=1)
+    cell_dir = tmp_path / "cell"
+    prefix.save_export(cell_dir / STATE_DIR)
+    data = write_data(tmp_path / "data", n=5)
+    out = generate_cell(make_cell(f"tiny:{kind}", spec), data, cell_dir)
+    sources = [r["source"] for r in read_jsonl(data / "test.jsonl")]
+    lines = out.read_text().split("\n")[:-1]
+    assert lines == decode(prefix, tokenizer, sources, {**DECODE, "batch_size": 1}) and len(lines) == len(sources)

@@ -15,6 +15,7 @@ from harness.methods.ft_topk import FineTuneTopK
 from harness.methods.infix import InfixTuning
 from harness.methods.lora import LoRA
 from harness.methods.prefix import PrefixTuning
+from harness.methods.prefix_seq2seq import Seq2SeqPrefixTuning
 from harness.methods.prompt import PromptTuning
 from harness.methods.prompt_design import PromptDesign
 from harness.seq2seq import is_encoder_decoder
@@ -33,7 +34,10 @@ REGISTRY: dict[str, type[Method]] = {
 
 # On an encoder-decoder backbone (BART, T5) a method name means its encoder-decoder variant; the other methods
 # refuse such a backbone when built (Method.__init__).
-ENCODER_DECODER: dict[str, type[Method]] = {FineTune.name: FineTune}
+ENCODER_DECODER: dict[str, type[Method]] = {
+    FineTune.name: FineTune,
+    PrefixTuning.name: Seq2SeqPrefixTuning,
+}
 
 # Keys of a config `methods:` entry that belong to the harness, not to the method's hyper-parameters.
 RESERVED_KEYS = {"type", "paper_method", "train", "decode"}

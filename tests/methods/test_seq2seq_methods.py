@@ -1,12 +1,16 @@
-"""The contract of test_every_method.py on encoder-decoder backbones (issue 4): finetune on tiny:bart and tiny:t5.
-The other methods refuse such a backbone at construction, by name."""
+"""The contract of test_every_method.py on encoder-decoder backbones (issue 4): finetune and prefix (three
+prefixes, Li & Liang's BART setup) on tiny:bart and tiny:t5. The other
+methods refuse such a backbone at construction, by name."""
 
 from __future__ import annotations
 
 import pytest
 from method_checks import (
+    assert_backbone_bit_identical,
     assert_cached_steps_match_a_full_forward,
+    assert_decoding_differs_from_the_bare_backbone,
     assert_every_trainable_tensor_moved,
+    assert_export_holds_no_backbone_tensor,
     assert_export_reloads_on_a_fresh_backbone,
     assert_padding_does_not_leak_into_the_loss,
     assert_training_lowered_the_loss,
@@ -18,9 +22,14 @@ from harness.errors import ModelError
 from harness.methods import ENCODER_DECODER, REGISTRY, build_method
 from harness.methods.prefix import PrefixTuning
 
-SPECS = {"finetune": {"type": "finetune"}}
+SPECS = {
+    "prefix": {"type": "prefix", "length": 3, "mid_dim": 16},
+    "finetune": {"type": "finetune"},
+}
 RUNS = [(name, kind) for name in SPECS for kind in ("bart", "t5")]
-DECODING_STD: dict[str, float] = {}
+FROZEN = [(name, kind) for name, kind in RUNS if name != "finetune"]
+# Scale of the random values given to the method's tensors for decoding (None: its own init moves the outputs).
+DECODING_STD = {"prefix": 0.5}
 DECODING_SPEC: dict[str, dict] = {}
 
 
@@ -43,19 +52,30 @@ def trained(tmp_path_factory):
 def test_own_tensors_moved_and_the_frozen_part_is_bit_identical(trained, name, kind):
     run = trained(name, kind)
     assert_every_trainable_tensor_moved(run)
-    # The whole backbone is its state.
-    assert set(run.trainable_before) == {f"backbone.{k}" for k, p in run.method.backbone.named_parameters()}
+    if name == "finetune":  # the whole backbone is its state
+        assert set(run.trainable_before) == {f"backbone.{k}" for k, p in run.method.backbone.named_parameters()}
+    else:
+        assert_backbone_bit_identical(run)
 
 
 @pytest.mark.parametrize(("name", "kind"), RUNS)
 def test_export_reloads_on_a_fresh_backbone(trained, name, kind):
     run = trained(name, kind)
+    if name != "finetune":
+        state = assert_export_holds_no_backbone_tensor(run)
+        assert set(state) == {"encoder", "decoder", "cross"}
     assert_export_reloads_on_a_fresh_backbone(run)
 
 
 @pytest.mark.parametrize(("name", "kind"), RUNS)
 def test_training_lowers_the_loss(trained, name, kind):
     assert_training_lowered_the_loss(trained(name, kind))
+
+
+@pytest.mark.parametrize(("name", "kind"), FROZEN)
+def test_decoding_differs_from_the_bare_backbone(name, kind):
+    spec = {**SPECS[name], **DECODING_SPEC.get(name, {})}
+    assert_decoding_differs_from_the_bare_backbone(spec, kind, DECODING_STD[name])
 
 
 @pytest.mark.parametrize(("name", "kind"), RUNS)
@@ -72,7 +92,7 @@ def test_methods_without_an_encoder_decoder_path_refuse_one_by_name(name):
         build_method({"type": name}, tiny("bart"))
     message = str(err.value)
     assert f"({name!r})" in message and "BartForConditionalGeneration is an encoder-decoder" in message
-    assert message.endswith("build_method supports the methods finetune")
+    assert message.endswith("build_method supports the methods finetune, prefix")
 
 
 def test_a_decoder_only_method_class_refuses_an_encoder_decoder_directly():
