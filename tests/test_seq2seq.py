@@ -102,7 +102,7 @@ def test_greedy_equals_generate_on_a_padded_batch(small):
     assert len({len(o) for o in ours}) >= 2
 
 
-@pytest.mark.parametrize("spec", [{"type": "prefix", "length": 4, "mid_dim": 16}])
+@pytest.mark.parametrize("spec", [{"type": "prefix", "length": 4, "mid_dim": 16}, {"type": "prompt", "length": 4}])
 @pytest.mark.parametrize("strategy", ["beam", "greedy"])
 def test_batched_search_with_a_method_equals_one_by_one(small, spec, strategy):
     """Padding and beams never leak: each input decodes alone as it does in the padded batch."""

@@ -16,7 +16,7 @@ from harness.methods.infix import InfixTuning
 from harness.methods.lora import LoRA
 from harness.methods.prefix import PrefixTuning
 from harness.methods.prefix_seq2seq import Seq2SeqPrefixTuning
-from harness.methods.prompt import PromptTuning
+from harness.methods.prompt import EncoderPromptTuning, PromptTuning
 from harness.methods.prompt_design import PromptDesign
 from harness.seq2seq import is_encoder_decoder
 
@@ -37,6 +37,7 @@ REGISTRY: dict[str, type[Method]] = {
 ENCODER_DECODER: dict[str, type[Method]] = {
     FineTune.name: FineTune,
     PrefixTuning.name: Seq2SeqPrefixTuning,
+    PromptTuning.name: EncoderPromptTuning,
 }
 
 # Keys of a config `methods:` entry that belong to the harness, not to the method's hyper-parameters.

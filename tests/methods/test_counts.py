@@ -1,4 +1,4 @@
-"""Trainable and exported sizes on GPT-2 medium/large and BART-large shapes, against the papers (no
+"""Trainable and exported sizes on GPT-2 medium/large, T5.1.1 and BART-large shapes, against the papers (no
 download: the backbones are built from configs on the meta device; the methods' own tensors are real, on the CPU).
 
 Prefix-tuning's 245,760 (P = 5) and friends are checked in tests/test_prefix.py.
@@ -15,6 +15,8 @@ from transformers import (
     BartForConditionalGeneration,
     GPT2Config,
     GPT2LMHeadModel,
+    T5Config,
+    T5ForConditionalGeneration,
 )
 
 from harness.methods import build_method
@@ -130,12 +132,44 @@ def test_prompt_design_trains_nothing(medium):
     assert trainable({"type": "prompt-design", "shots": 4}, medium) == 0
 
 
-# --- encoder-decoder backbones (BART-large for Li & Liang's XSUM) -------------------------------------------------
+# --- encoder-decoder backbones (BART-large for Li & Liang's XSUM, T5.1.1 for Lester) ----------------------------
+
+T5_SHAPES = {  # T5.1.1 (gated-GELU, untied LM head), vocabulary 32,128
+    "small": dict(d_model=512, d_ff=1024, d_kv=64, num_heads=6, num_layers=8),
+    "xxl": dict(d_model=4096, d_ff=10240, d_kv=64, num_heads=64, num_layers=24),
+}
+
+
+@functools.cache
+def meta_t5(size: str) -> T5ForConditionalGeneration:
+    config = T5Config(
+        vocab_size=32128, feed_forward_proj="gated-gelu", tie_word_embeddings=False, decoder_start_token_id=0,
+        **T5_SHAPES[size],
+    )
+    with torch.device("meta"):
+        model = T5ForConditionalGeneration(config)
+        # transformers 5 builds T5 tied; T5.1.1 has its own head (it counts in the frozen total below).
+        model.lm_head.weight = torch.nn.Parameter(torch.empty_like(model.lm_head.weight))
+    return model
+
 
 @functools.cache
 def meta_bart_large() -> BartForConditionalGeneration:
     with torch.device("meta"):
         return BartForConditionalGeneration(BartConfig())  # BartConfig's defaults are bart-large's shapes
+
+
+@pytest.mark.parametrize(("size", "expected", "percent"), [("small", 51_200, 0.06648), ("xxl", 409_600, 0.00368)])
+def test_t5_prompt_is_e_times_p_as_lesters_table_4(size, expected, percent):
+    """Lester's Table 4, P = 100: E x P trainable values, E = d_model (the prompt is on the encoder only). Its
+    percentages count the prompt in the total: 51,200 / (76,961,152 + 51,200) for Small, and for XXL the frozen
+    base is 11,135,332,352."""
+    backbone = meta_t5(size)
+    spec = {"type": "prompt", "length": 100, "init": "uniform"}
+    assert trainable(spec, backbone) == exported(spec, backbone) == 100 * T5_SHAPES[size]["d_model"] == expected
+    frozen = sum(p.numel() for p in backbone.parameters())
+    assert frozen == {"small": 76_961_152, "xxl": 11_135_332_352}[size]
+    assert round(100 * expected / (frozen + expected), 5) == percent
 
 
 def test_bart_large_prefix_counts_three_mlps_and_exports_three_prefixes():

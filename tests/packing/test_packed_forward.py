@@ -38,10 +38,10 @@ def test_packed_losses_and_gradients_equal_separate_cells(name, kind):
 
 
 @pytest.mark.parametrize(
-    ("name", "kind"), [("prefix", "bart"), ("prefix", "t5")]
+    ("name", "kind"), [("prefix", "bart"), ("prefix", "t5"), ("prompt", "t5"), ("prompt", "bart")]
 )
 def test_packed_encoder_decoder_cells_equal_separate_cells(name, kind):
-    """K = 2 cells: the three prefixes of BART/T5 prefix-tuning are per row too."""
+    """K = 2 cells: the three prefixes of BART/T5 prefix-tuning (and T5's encoder prompt) are per row too."""
     _assert_packing_equals_separate_cells(SPECS[name], kind, torch.tensor([0, 1, 1, 0]))
 
 
