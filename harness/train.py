@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import torch
 from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
+from harness import seq2seq
 from harness.errors import TrainingError
 from harness.generate import prompt_ids
 from harness.io import atomic_write_json, read_jsonl
@@ -65,6 +67,8 @@ def collate(examples: list[tuple[list[int], list[int]]], pad_id: int) -> dict[st
 
 def batch_loss(method: Method, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Mean cross-entropy over target tokens (next-token prediction, labels shifted by one)."""
+    if "decoder_input_ids" in batch:  # an encoder-decoder batch (harness.seq2seq)
+        return seq2seq.batch_loss(method, batch)
     logits = method(batch["input_ids"], batch["attention_mask"]).logits[:, :-1]
     labels = batch["labels"][:, 1:]
     return torch.nn.functional.cross_entropy(
@@ -140,6 +144,7 @@ class CellRun:
     total_steps: int
     steps_per_epoch: int
     micro_per_epoch: int
+    collate: Callable[[list, int], dict[str, torch.Tensor]]  # examples -> padded batch (decoder-only or seq2seq)
     step: int = 0
     started: float = field(default_factory=time.time)
     loss_sum: float = 0.0
@@ -215,7 +220,11 @@ def start_run(cell, method: Method, tokenizer: PreTrainedTokenizerBase, data_dir
     rows = read_jsonl(data_dir / "train.jsonl")
     if not rows:
         raise TrainingError(f"{data_dir / 'train.jsonl'} has no rows; re-run the prepare step for this dataset")
-    examples = [encode_example(tokenizer, r["source"], r["target"], cfg["max_length"]) for r in rows]
+    encode, collate_rows = encode_example, collate
+    if seq2seq.is_encoder_decoder(method.backbone):  # source -> encoder, target -> decoder
+        start = seq2seq.decoder_start_id(method.backbone.config)
+        encode, collate_rows = seq2seq.encode_example, partial(seq2seq.collate, decoder_start=start)
+    examples = [encode(tokenizer, r["source"], r["target"], cfg["max_length"]) for r in rows]
     cut = sum(all(label == -100 for label in labels) for _, labels in examples)
     if cut:
         raise TrainingError(
@@ -239,7 +248,18 @@ def start_run(cell, method: Method, tokenizer: PreTrainedTokenizerBase, data_dir
         [{"params": params}], lr=cfg["lr"], weight_decay=cfg["weight_decay"], fused=fused or None
     )
     scheduler = get_linear_schedule_with_warmup(optimizer, cfg["warmup_steps"], total_steps)
-    run = CellRun(cell, method, cell_dir, examples, optimizer, scheduler, total_steps, steps_per_epoch, micro_per_epoch)
+    run = CellRun(
+        cell,
+        method,
+        cell_dir,
+        examples,
+        optimizer,
+        scheduler,
+        total_steps,
+        steps_per_epoch,
+        micro_per_epoch,
+        collate_rows,
+    )
     if run.ckpt_dir.exists():
         run.step = _load_checkpoint(run.ckpt_dir, method, optimizer, scheduler)
         _truncate_log(run.log_path, run.step)
@@ -300,7 +320,7 @@ def train_cell(cell, data_dir: Path, cell_dir: Path, on_step: Callable[[int, flo
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     bar = tqdm(total=run.total_steps, initial=run.step, desc=f"train {cell.id}", disable=None)
     for chunk, ends in run.micro_batches():
-        batch = {k: v.to(device) for k, v in collate([run.examples[i] for i in chunk], pad_id).items()}
+        batch = {k: v.to(device) for k, v in run.collate([run.examples[i] for i in chunk], pad_id).items()}
         with _autocast(device, run.cfg["precision"]):
             loss = batch_loss(method, batch)
         if not torch.isfinite(loss):
@@ -363,7 +383,7 @@ def train_pack(
             break
         examples = [runs[i].examples[e] for i, chunk, _ in parts for e in chunk]
         owner = torch.tensor([i for i, chunk, _ in parts for _ in chunk], device=device)
-        batch = {k: v.to(device) for k, v in collate(examples, pad_id).items()}
+        batch = {k: v.to(device) for k, v in runs[0].collate(examples, pad_id).items()}
         with _autocast(device, precision):
             losses = per_cell_loss(packed, batch, owner, k=len(runs))
         values = losses.detach().tolist()  # one device sync per micro-step, as train_cell's loss.item()

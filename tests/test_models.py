@@ -38,13 +38,15 @@ def test_empty_local_dir_is_a_model_error(tmp_path):
         load_backbone({"source": str(tmp_path)})
 
 
-@pytest.mark.parametrize(("source", "choices"), [("tiny:bert", "gpt2, llama"), ("packaged:gpt2-xl", "smollm2-135m")])
+@pytest.mark.parametrize(
+    ("source", "choices"), [("tiny:bert", "gpt2, llama, bart, t5"), ("packaged:gpt2-xl", "smollm2-135m")]
+)
 def test_unknown_tiny_or_packaged_model_lists_the_choices(source, choices):
     with pytest.raises(ModelError, match=choices):
         load_backbone({"source": source})
 
 
-@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+@pytest.mark.parametrize("kind", ["gpt2", "llama", "bart", "t5"])
 def test_tiny_models_are_seeded_and_match_the_tokenizer(kind):
     a, tokenizer = load_backbone({"source": f"tiny:{kind}"})
     b, _ = load_backbone({"source": f"tiny:{kind}"})
@@ -55,6 +57,38 @@ def test_tiny_models_are_seeded_and_match_the_tokenizer(kind):
     assert a.config.vocab_size == len(tokenizer) == 49_152
     assert a.config.eos_token_id == tokenizer.eos_token_id
     assert a.config.num_hidden_layers == 2
+
+
+ENCODER_DECODERS = [("bart", "BartForConditionalGeneration"), ("t5", "T5ForConditionalGeneration")]
+
+
+@pytest.mark.parametrize(("kind", "head"), ENCODER_DECODERS)
+def test_tiny_encoder_decoders_start_the_decoder_as_their_families_do(kind, head):
+    model, tokenizer = load_backbone({"source": f"tiny:{kind}"})
+    assert type(model).__name__ == head and model.config.is_encoder_decoder
+    # bart-large starts with EOS, T5 with PAD: the same id with this tokenizer (pad == eos).
+    assert model.config.decoder_start_token_id == tokenizer.eos_token_id == tokenizer.pad_token_id
+    assert (model.config.bos_token_id, model.config.pad_token_id) == (tokenizer.bos_token_id, tokenizer.pad_token_id)
+
+
+def test_tiny_t5_is_t5_1_1_shaped():
+    """Gated-GELU feed-forward, its own LM head, and (hence, in transformers) no scaling of the decoder output."""
+    model, _ = load_backbone({"source": "tiny:t5"})
+    assert model.config.is_gated_act and not model.config.scale_decoder_outputs
+    assert model.get_output_embeddings().weight is not model.get_input_embeddings().weight
+    assert not torch.equal(model.get_output_embeddings().weight, model.get_input_embeddings().weight)
+
+
+@pytest.mark.parametrize(("kind", "head"), ENCODER_DECODERS)
+def test_a_local_encoder_decoder_directory_loads_with_its_seq2seq_head(kind, head, tmp_path):
+    """The config decides the head: a saved BART/T5 directory loads as a seq2seq LM with the saved weights."""
+    model, tokenizer = load_backbone({"source": f"tiny:{kind}"})
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    loaded, _ = load_backbone({"source": str(tmp_path)})
+    assert type(loaded).__name__ == head
+    saved, got = model.state_dict(), loaded.state_dict()
+    assert saved.keys() == got.keys() and all(torch.equal(saved[k], got[k]) for k in saved)
 
 
 def test_tiny_model_loading_leaves_the_global_rng_alone():

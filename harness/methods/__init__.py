@@ -19,8 +19,10 @@ from harness.methods.ft_topk import FineTuneTopK
 from harness.methods.infix import InfixTuning
 from harness.methods.lora import LoRA
 from harness.methods.prefix import PrefixTuning
-from harness.methods.prompt import PromptTuning
+from harness.methods.prefix_seq2seq import Seq2SeqPrefixTuning
+from harness.methods.prompt import EncoderPromptTuning, PromptTuning
 from harness.methods.prompt_design import PromptDesign
+from harness.seq2seq import is_encoder_decoder
 
 # The in-tree methods, one line each; `register` fills REGISTRY from them at the end of this module.
 BUILT_IN: tuple[type[Method], ...] = (
@@ -36,13 +38,30 @@ BUILT_IN: tuple[type[Method], ...] = (
 )
 REGISTRY: dict[str, type[Method]] = {}
 
+# On an encoder-decoder backbone (BART, T5) a method name means its encoder-decoder variant; the other methods
+# refuse such a backbone when built (Method.__init__).
+ENCODER_DECODER: dict[str, type[Method]] = {
+    FineTune.name: FineTune,
+    PrefixTuning.name: Seq2SeqPrefixTuning,
+    PromptTuning.name: EncoderPromptTuning,
+}
+
 # Keys of a config `methods:` entry that belong to the harness, not to the method's hyper-parameters.
 RESERVED_KEYS = {"type", "paper_method", "train", "decode"}
 
 # `name` is what build_method strips from a cell's spec; a hyper-parameter with any of these names is unreachable.
 _NOT_HPARAM_NAMES = RESERVED_KEYS | {"name"}
 
-__all__ = ["REGISTRY", "HParam", "Method", "build_method", "check_spec", "describe_methods", "register"]
+__all__ = [
+    "ENCODER_DECODER",
+    "REGISTRY",
+    "HParam",
+    "Method",
+    "build_method",
+    "check_spec",
+    "describe_methods",
+    "register",
+]
 
 
 def register(cls: type[Method]) -> type[Method]:
@@ -112,7 +131,10 @@ def build_method(spec: dict, backbone: PreTrainedModel) -> Method:
     """Wrap a backbone with the method a (checked) config entry names."""
     check_spec(spec.get("name", spec["type"]), {k: v for k, v in spec.items() if k != "name"})
     hparams: dict[str, Any] = {k: v for k, v in spec.items() if k not in RESERVED_KEYS | {"name"}}
-    return REGISTRY[spec["type"]](backbone, **hparams)
+    method_class = REGISTRY[spec["type"]]
+    if is_encoder_decoder(backbone):
+        method_class = ENCODER_DECODER.get(spec["type"], method_class)
+    return method_class(backbone, **hparams)
 
 
 def describe_methods() -> list[dict]:

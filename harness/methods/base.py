@@ -16,6 +16,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import DynamicCache, PreTrainedModel
 
+from harness.errors import ModelError
+from harness.seq2seq import is_encoder_decoder
+
 EXPORT_FILE = "export.safetensors"
 
 
@@ -37,9 +40,19 @@ class Method(nn.Module):
     # Methods whose trained state reaches the frozen backbone only as per-row tensors (`row_state`) can train
     # many cells in one batch over one backbone (`harness.packed`).
     packable: ClassVar[bool] = False
+    # Methods that know encoder-decoder backbones (BART, T5); the others refuse them at construction.
+    encoder_decoder: ClassVar[bool] = False
 
     def __init__(self, backbone: PreTrainedModel, **hparams: Any) -> None:
         super().__init__()
+        if is_encoder_decoder(backbone) and not self.encoder_decoder:
+            from harness.methods import ENCODER_DECODER  # the registry imports this module
+
+            raise ModelError(
+                f"{type(self).__name__} ({self.name!r}) supports decoder-only backbones (GPT-2, Llama-style) only, "
+                f"and {type(backbone).__name__} is an encoder-decoder model; on encoder-decoder backbones (BART, T5) "
+                f"build_method supports the methods {', '.join(ENCODER_DECODER)}"
+            )
         self.backbone = backbone
         self.hp = {key: hparams.get(key, spec.default) for key, spec in self.hparams.items()}
 
@@ -120,6 +133,9 @@ class Method(nn.Module):
         prefix slots, as the original GPT-2 prefix code does (its past length shifts the positions).
         `rows` (packed cells) carries each row's own method state; None means this cell's for every row.
         """
+        if is_encoder_decoder(self.backbone):
+            # Encoders count positions themselves (BART: absolute over its input, T5: relative): no position ids.
+            return dict(input_ids=input_ids, attention_mask=attention_mask)
         p = self.prefix_length()
         position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0) + p
         if p:

@@ -10,6 +10,7 @@ class FineTune(Method):
 
     name = "finetune"
     hparams = {}
+    encoder_decoder = True
 
     def __init__(self, backbone, **hparams) -> None:
         super().__init__(backbone, **hparams)

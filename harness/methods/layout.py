@@ -1,4 +1,5 @@
-"""Where things are inside a decoder-only backbone, for the methods that reach in (FT-top-k, adapters, LoRA, infix).
+"""Where things are inside a backbone, for the methods that reach in (FT-top-k, adapters, LoRA, infix; on
+encoder-decoders, the prefix's encoder side).
 
 Two layouts are known: GPT-2 (`transformer.h`, attention `attn` with q, k and v fused in one `c_attn`, output
 `c_proj`) and the Llama family (`model.layers`, `self_attn` with `q_proj`/`k_proj`/`v_proj`/`o_proj`; SmolLM2,
@@ -53,6 +54,26 @@ def mlp(block: nn.Module) -> nn.Module:
     if hasattr(block, "mlp"):
         return block.mlp
     raise _unsupported(block, "the feed-forward (mlp) of a block")
+
+
+def encoder_self_attentions(model: PreTrainedModel) -> list[nn.Module]:
+    """An encoder-decoder's encoder self-attention modules, bottom to top: BART's `encoder.layers[i].self_attn`,
+    T5's `encoder.block[i].layer[0].SelfAttention`. Both take the cache as the keyword `past_key_values`."""
+    encoder = model.get_encoder()
+    if isinstance(getattr(encoder, "layers", None), nn.ModuleList):
+        return [layer.self_attn for layer in encoder.layers]
+    if isinstance(getattr(encoder, "block", None), nn.ModuleList):
+        return [block.layer[0].SelfAttention for block in encoder.block]
+    raise ModelError(
+        f"{type(model).__name__}: cannot find the encoder's self-attention modules; this method knows BART "
+        "(encoder.layers) and T5 (encoder.block) encoder-decoders. Teach harness/methods/layout.py the new layout."
+    )
+
+
+def absolute_decoder_positions(model: PreTrainedModel) -> nn.Module | None:
+    """The decoder's learned absolute position embedding (BART's `embed_positions`), or None (T5 has relative
+    attention biases)."""
+    return getattr(model.get_decoder(), "embed_positions", None)
 
 
 def separator_id(config) -> int:

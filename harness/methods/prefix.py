@@ -29,6 +29,17 @@ def kv_shape(config) -> tuple[int, int, int]:
     return config.num_hidden_layers, kv_heads, head_dim
 
 
+def per_layer(flat: torch.Tensor, layers: int, heads: int, head_dim: int) -> torch.Tensor:
+    """The MLP's [P, L * 2 * heads * head_dim] output as [2L, heads, P, head_dim]: per layer a key then a value."""
+    return flat.view(flat.shape[0], 2 * layers, heads, head_dim).permute(1, 2, 0, 3)
+
+
+def layer_pairs(kv: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per-row prefixes [B, 2L, heads, P, head_dim] as one (keys, values) pair per layer, each [B, heads, P, hd]."""
+    kv = kv.transpose(0, 1)
+    return [(kv[2 * i], kv[2 * i + 1]) for i in range(kv.shape[0] // 2)]
+
+
 class PrefixTuning(Method):
     """Prefix-tuning (Li & Liang 2021): MLP-reparameterised key/value prefixes at every layer; backbone frozen."""
 
@@ -79,16 +90,14 @@ class PrefixTuning(Method):
         if self.exported is not None:
             return self.exported
         flat = self.control_trans(self.wte(self.prefix_ids))  # [P, L*2*kv*hd]
-        p = flat.shape[0]
-        return flat.view(p, 2 * self.layers, self.kv_heads, self.head_dim).permute(1, 2, 0, 3)
+        return per_layer(flat, self.layers, self.kv_heads, self.head_dim)
 
     def row_state(self) -> dict[str, torch.Tensor]:
         return {"kv": self.projected()}
 
     def past_key_values(self, batch_size: int, rows: dict[str, torch.Tensor] | None = None) -> DynamicCache:
-        kv = self._rows(rows, "kv", batch_size).transpose(0, 1)  # [2L, B, kv, P, hd]
         # A DynamicCache (not legacy tuples: removed in transformers >= 4.56) pre-filled layer by layer.
-        pairs = [(kv[2 * i], kv[2 * i + 1]) for i in range(self.layers)]
+        pairs = layer_pairs(self._rows(rows, "kv", batch_size))
         return DynamicCache(ddp_cache_data=pairs, config=self.backbone.config)
 
     def export_state(self) -> dict[str, torch.Tensor]:

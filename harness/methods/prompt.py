@@ -1,8 +1,8 @@
 """Prompt tuning (Lester, Al-Rfou & Constant 2021): a trainable soft prompt in front of the input embeddings.
 
-What trains: a P x d matrix, prepended to the embedded input of a frozen backbone (decoder-only here; for
-T5 Lester prompts the encoder only: an encoder-decoder subclass overrides `model_inputs` to put the same
-`vectors()` on the encoder side). What a finished cell keeps: that matrix, P x d values.
+What trains: a P x d matrix, prepended to the embedded input of a frozen backbone: of the whole sequence on a
+decoder-only model, of the encoder only on an encoder-decoder (Lester's T5 setup; `EncoderPromptTuning`, the
+decoder untouched). What a finished cell keeps: that matrix, P x d values.
 
 Initialisations (Lester §3, ablated in §5):
 - ``uniform``: U[-0.5, 0.5] (the paper's "random uniform"; PEFT uses N(0, 1), T5X's gin U[0, 0.5)).
@@ -20,13 +20,14 @@ The ``vocab`` and ``class-labels`` inits need the tokenizer: the train loop appl
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import torch
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from harness.errors import ConfigError, ModelError
-from harness.methods.base import HParam
+from harness.methods.base import HParam, Method
 from harness.methods.prefix import _positive_int
 from harness.methods.virtual_tokens import VirtualTokens, check_export_shape
 
@@ -110,3 +111,26 @@ class PromptTuning(VirtualTokens):
         check_export_shape(self.name, "prompt", state["prompt"], tuple(self.prompt.shape))
         with torch.no_grad():
             self.prompt.copy_(state["prompt"])
+
+
+class EncoderPromptTuning(PromptTuning):
+    """Prompt tuning on an encoder-decoder (Lester's T5 setup): the soft prompt before the encoder's input only."""
+
+    encoder_decoder = True
+
+    def model_inputs(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, rows: dict[str, torch.Tensor] | None = None
+    ) -> dict[str, Any]:
+        inputs = super().model_inputs(input_ids, attention_mask, rows)
+        # Encoders count positions themselves and take no cache: the embedded input and its mask only.
+        return {"inputs_embeds": inputs["inputs_embeds"], "attention_mask": inputs["attention_mask"]}
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        rows: dict[str, torch.Tensor] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        # The logits are the decoder's, one per decoder input: none to drop for the prompt slots.
+        return Method.forward(self, input_ids, attention_mask, rows, **kwargs)

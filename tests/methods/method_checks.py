@@ -4,7 +4,8 @@ files call.
 One short training run per method (`CASES`, trained once per session by the `trained` fixture of conftest.py)
 feeds the checks: the frozen part is bit-identical, the method's own tensors moved, the export holds only its
 own state and reloads on a fresh backbone, training lowered the loss; and on a fresh method, decoding differs
-from the bare backbone and the decoder's cached steps agree with a full forward pass.
+from the bare backbone and the decoder's cached steps agree with a full forward pass. The checks take decoder-only
+and encoder-decoder (tiny:bart, tiny:t5) backbones alike; tests/methods/test_seq2seq_methods.py runs the latter.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from core_conftest_helpers import DECODE, SYNTHETIC_ROWS, make_cell, randomise_p
 from safetensors.torch import load_file
 
 import harness.train
+from harness import seq2seq
 from harness.generate import _left_pad, _Stepper, decode, prompt_ids
 from harness.methods import Method, build_method
 from harness.methods.base import EXPORT_FILE
@@ -59,10 +61,18 @@ def tiny(kind: str):
     return copy.deepcopy(_pristine(kind))
 
 
-def training_batch() -> dict[str, torch.Tensor]:
+def training_batch(model=None) -> dict[str, torch.Tensor]:
+    """The rows every check trains on, batched as train_cell batches them for `model` (default: decoder-only)."""
     tok = tokenizer()
+    if model is not None and seq2seq.is_encoder_decoder(model):
+        examples = [seq2seq.encode_example(tok, s, t, 48) for s, t in SYNTHETIC_ROWS[:ROWS]]
+        return seq2seq.collate(examples, tok.pad_token_id, seq2seq.decoder_start_id(model.config))
     examples = [encode_example(tok, s, t, 48) for s, t in SYNTHETIC_ROWS[:ROWS]]
     return collate(examples, tok.pad_token_id)
+
+
+def logits_of(method: Method, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return method(batch["input_ids"], batch["attention_mask"], **seq2seq.decoder_inputs(batch)).logits
 
 
 @dataclass
@@ -131,7 +141,7 @@ def assert_export_holds_no_backbone_tensor(t: Trained) -> dict[str, torch.Tensor
 @torch.no_grad()
 def assert_training_lowered_the_loss(t: Trained) -> None:
     """Loss on the training batch (eval mode: no dropout noise) with the trained state vs the initial one."""
-    batch, method = training_batch(), t.method.eval()
+    batch, method = training_batch(t.method.backbone), t.method.eval()
     trained_state = method.trainable_state()
     after = batch_loss(method, batch).item()
     method.load_trainable_state(t.trainable_before)
@@ -143,13 +153,13 @@ def assert_training_lowered_the_loss(t: Trained) -> None:
 @torch.no_grad()
 def assert_export_reloads_on_a_fresh_backbone(t: Trained) -> None:
     """A fresh backbone + the method built from the spec + the export = the trained method's logits."""
-    batch = training_batch()
-    expected = t.method.eval()(batch["input_ids"], batch["attention_mask"]).logits
+    batch = training_batch(t.method.backbone)
+    expected = logits_of(t.method.eval(), batch)
     model = tiny(t.kind)
     fresh = build_method(t.spec, model).eval()
-    assert not torch.allclose(fresh(batch["input_ids"], batch["attention_mask"]).logits, expected, atol=1e-4)
+    assert not torch.allclose(logits_of(fresh, batch), expected, atol=1e-4)
     fresh.load_export_from(t.cell_dir / STATE_DIR)
-    got = fresh(batch["input_ids"], batch["attention_mask"]).logits
+    got = logits_of(fresh, batch)
     assert torch.allclose(got, expected, atol=1e-5, rtol=0), (got - expected).abs().max()
 
 
@@ -182,10 +192,12 @@ def assert_decoding_differs_from_the_bare_backbone(spec: dict, kind: str, std: f
 def assert_cached_steps_match_a_full_forward(method: Method) -> None:
     """The decoder's prefill + one-token cached steps give the logits of one forward over the whole text."""
     tok = tokenizer()
+    continuation = torch.tensor([[11, 12, 13], [21, 22, 23]])
+    if seq2seq.is_encoder_decoder(method.backbone):
+        return _assert_seq2seq_steps_match_a_full_forward(method, continuation)
     rows = [prompt_ids(tok, s) for s in SOURCES[:2]]
     ids, mask = _left_pad(rows, tok.pad_token_id)
     stepper = _Stepper(method.eval(), ids, mask)
-    continuation = torch.tensor([[11, 12, 13], [21, 22, 23]])
     stepped = [stepper.logits] + [stepper.step(continuation[:, i]) for i in range(continuation.shape[1])]
     for i, row in enumerate(rows):
         full_ids = torch.tensor([row + continuation[i].tolist()])
@@ -194,15 +206,31 @@ def assert_cached_steps_match_a_full_forward(method: Method) -> None:
             assert torch.allclose(logits[i], full[j], atol=1e-4, rtol=0), (i, j, (logits[i] - full[j]).abs().max())
 
 
+def _assert_seq2seq_steps_match_a_full_forward(method: Method, continuation: torch.Tensor) -> None:
+    """Encoder-decoder: one encoder pass, then the decoder step by step = one forward over start + continuation."""
+    ids, mask = seq2seq.encoder_inputs(tokenizer(), SOURCES[:2], tokenizer().pad_token_id)
+    assert (mask == 0).any(), "the sources must actually be padded"
+    stepper = seq2seq.Stepper(method.eval(), ids, mask)
+    stepped = [stepper.logits] + [stepper.step(continuation[:, i]) for i in range(continuation.shape[1])]
+    start = torch.full((2, 1), seq2seq.decoder_start_id(method.backbone.config))
+    full = method(ids, mask, decoder_input_ids=torch.cat([start, continuation], 1)).logits
+    for j, logits in enumerate(stepped):
+        assert torch.allclose(logits, full[:, j], atol=1e-4, rtol=0), (j, (logits - full[:, j]).abs().max())
+
+
 @torch.no_grad()
 def assert_padding_does_not_leak_into_the_loss(method: Method) -> None:
     """Training right-pads: a batch's loss is the token-weighted mean of its rows' own losses."""
-    batch, method = training_batch(), method.eval()
+    batch, method = training_batch(method.backbone), method.eval()
     assert (batch["attention_mask"] == 0).any(), "the batch must actually be padded"
+    # Encoder-decoder batches: the encoder side is cut to the source, the decoder side to the target.
+    target_mask = batch.get("decoder_attention_mask", batch["attention_mask"])
     singles = []
     for i in range(batch["input_ids"].shape[0]):
-        n = int(batch["attention_mask"][i].sum())
-        singles.append({k: v[i : i + 1, :n] for k, v in batch.items()})
-    counts = [int((s["labels"][:, 1:] != -100).sum()) for s in singles]
+        width = {"input_ids": int(batch["attention_mask"][i].sum())}
+        width["attention_mask"], target = width["input_ids"], int(target_mask[i].sum())
+        singles.append({k: v[i : i + 1, : width.get(k, target)] for k, v in batch.items()})
+    shift = int("decoder_input_ids" not in batch)
+    counts = [int((s["labels"][:, shift:] != -100).sum()) for s in singles]
     expected = sum(batch_loss(method, s) * n for s, n in zip(singles, counts, strict=True)) / sum(counts)
     assert torch.allclose(batch_loss(method, batch), expected, atol=1e-5, rtol=0)

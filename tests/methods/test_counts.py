@@ -1,5 +1,5 @@
-"""Trainable and exported sizes on GPT-2 medium/large shapes, against the papers (no download: the backbones
-are built from configs on the meta device; the methods' own tensors are real, on the CPU).
+"""Trainable and exported sizes on GPT-2 medium/large, T5.1.1 and BART-large shapes, against the papers (no
+download: the backbones are built from configs on the meta device; the methods' own tensors are real, on the CPU).
 
 Prefix-tuning's 245,760 (P = 5) and friends are checked in tests/test_prefix.py.
 """
@@ -10,7 +10,14 @@ import functools
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import (
+    BartConfig,
+    BartForConditionalGeneration,
+    GPT2Config,
+    GPT2LMHeadModel,
+    T5Config,
+    T5ForConditionalGeneration,
+)
 
 from harness.methods import build_method
 from harness.methods.adapter import adapter_count
@@ -123,3 +130,64 @@ def test_lora_counts_r_times_in_plus_out_per_adapted_projection(gpt2):
 
 def test_prompt_design_trains_nothing(medium):
     assert trainable({"type": "prompt-design", "shots": 4}, medium) == 0
+
+
+# --- encoder-decoder backbones (BART-large for Li & Liang's XSUM, T5.1.1 for Lester) ----------------------------
+
+T5_SHAPES = {  # T5.1.1 (gated-GELU, untied LM head), vocabulary 32,128
+    "small": dict(d_model=512, d_ff=1024, d_kv=64, num_heads=6, num_layers=8),
+    "xxl": dict(d_model=4096, d_ff=10240, d_kv=64, num_heads=64, num_layers=24),
+}
+
+
+@functools.cache
+def meta_t5(size: str) -> T5ForConditionalGeneration:
+    config = T5Config(
+        vocab_size=32128, feed_forward_proj="gated-gelu", tie_word_embeddings=False, decoder_start_token_id=0,
+        **T5_SHAPES[size],
+    )
+    with torch.device("meta"):
+        model = T5ForConditionalGeneration(config)
+        # transformers 5 builds T5 tied; T5.1.1 has its own head (it counts in the frozen total below).
+        model.lm_head.weight = torch.nn.Parameter(torch.empty_like(model.lm_head.weight))
+    return model
+
+
+@functools.cache
+def meta_bart_large() -> BartForConditionalGeneration:
+    with torch.device("meta"):
+        return BartForConditionalGeneration(BartConfig())  # BartConfig's defaults are bart-large's shapes
+
+
+@pytest.mark.parametrize(("size", "expected", "percent"), [("small", 51_200, 0.06648), ("xxl", 409_600, 0.00368)])
+def test_t5_prompt_is_e_times_p_as_lesters_table_4(size, expected, percent):
+    """Lester's Table 4, P = 100: E x P trainable values, E = d_model (the prompt is on the encoder only). Its
+    percentages count the prompt in the total: 51,200 / (76,961,152 + 51,200) for Small, and for XXL the frozen
+    base is 11,135,332,352."""
+    backbone = meta_t5(size)
+    spec = {"type": "prompt", "length": 100, "init": "uniform"}
+    assert trainable(spec, backbone) == exported(spec, backbone) == 100 * T5_SHAPES[size]["d_model"] == expected
+    frozen = sum(p.numel() for p in backbone.parameters())
+    assert frozen == {"small": 76_961_152, "xxl": 11_135_332_352}[size]
+    assert round(100 * expected / (frozen + expected), 5) == percent
+
+
+def test_bart_large_prefix_counts_three_mlps_and_exports_three_prefixes():
+    """Li & Liang's XSUM setup (README: --preseqlen 200 --mid_dim 800) on BART-large (d = 1024, 12 + 12 layers).
+    Each of the three MLPs (encoder, decoder, cross) is Embedding(P, d) + Linear(d, mid) + Linear(mid, L * 2 * d):
+    200 * 1024 + (1024 * 800 + 800) + (800 * 24,576 + 24,576) = 20,710,176, three times 62,130,528 trainable.
+    Kept after training: the three projected prefixes, 3 * P * L * 2 * d = 14,745,600 (3.6% of BART-large)."""
+    backbone = meta_bart_large()
+    assert sum(p.numel() for p in backbone.parameters()) == 406_291_456
+    spec = {"type": "prefix", "length": 200, "mid_dim": 800}
+    per_mlp = 200 * 1024 + (1024 * 800 + 800) + (800 * 24_576 + 24_576)
+    assert trainable(spec, backbone) == 3 * per_mlp == 62_130_528
+    assert exported(spec, backbone) == 3 * 200 * 12 * 2 * 1024 == 14_745_600
+
+
+@pytest.mark.parametrize(("length", "values", "percent"), [(100, 7_372_800, 1.81), (5, 368_640, 0.09)])
+def test_bart_large_prefix_fractions_match_the_papers_xsum_rows(length, values, percent):
+    """Table 6's XSUM prefix length 100 gives the PREFIX(2%) row: 7,372,800 kept values, 1.81% of BART-large; P = 5
+    gives 0.09%, the PREFIX(0.1%) row (inferred: the paper does not give the P of that row)."""
+    assert exported({"type": "prefix", "length": length, "mid_dim": 800}, meta_bart_large()) == values
+    assert round(100 * values / 406_291_456, 2) == percent

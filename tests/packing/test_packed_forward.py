@@ -33,12 +33,25 @@ def _split(batch: dict, rows: list[int]) -> dict:
 @pytest.mark.parametrize("name", sorted(SPECS))
 @pytest.mark.parametrize("kind", ["llama", "gpt2"])
 def test_packed_losses_and_gradients_equal_separate_cells(name, kind):
+    # 4 rows: cell 0 gets rows 0 and 3, cell 1 row 1, cell 2 row 2
+    _assert_packing_equals_separate_cells(SPECS[name], kind, torch.tensor([0, 1, 2, 0]))
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"), [("prefix", "bart"), ("prefix", "t5"), ("prompt", "t5"), ("prompt", "bart")]
+)
+def test_packed_encoder_decoder_cells_equal_separate_cells(name, kind):
+    """K = 2 cells: the three prefixes of BART/T5 prefix-tuning (and T5's encoder prompt) are per row too."""
+    _assert_packing_equals_separate_cells(SPECS[name], kind, torch.tensor([0, 1, 1, 0]))
+
+
+def _assert_packing_equals_separate_cells(spec: dict, kind: str, cells: torch.Tensor) -> None:
     backbone = tiny(kind)
-    methods = _cells(SPECS[name], backbone, k=3)
+    k = int(cells.max()) + 1
+    methods = _cells(spec, backbone, k=k)
     packed = PackedCells(methods).train()
-    batch = training_batch()  # 4 rows: cell 0 gets rows 0 and 3, cell 1 row 1, cell 2 row 2
-    cells = torch.tensor([0, 1, 2, 0])
-    losses = per_cell_loss(packed, batch, cells, k=3)
+    batch = training_batch(backbone)
+    losses = per_cell_loss(packed, batch, cells, k=k)
     losses.sum().backward()
     packed_grads = [[p.grad.clone() for p in m.trainable_parameters()] for m in methods]
     assert not any(p.grad is not None and p.grad.abs().sum() > 0 for p in backbone.parameters())
