@@ -51,6 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from harness.generate import _left_pad, beam_search  # noqa: E402
+from harness.methods import build_method  # noqa: E402
 from harness.methods.base import Method  # noqa: E402
 from harness.methods.prefix import PrefixTuning  # noqa: E402
 from harness.train import batch_loss  # noqa: E402
@@ -785,7 +786,8 @@ def section_decode_xsum(report: Report, sec: Section, shapes: Shapes, device: to
     try:
         ids, mask = sources(shapes.check_inputs, 8)
         theirs = peft_decode(bart, ids, mask, new=shapes.check_new, pad=pad, skip_start=1, **common)
-        mine = ours_decode(Method(bart).eval(), ids, mask, new=shapes.check_new, **common)
+        bare = build_method({"type": "finetune"}, bart).eval()  # no method state: the backbone as it is
+        mine = ours_decode(bare, ids, mask, new=shapes.check_new, **common)
         verified = check_same_ids(report, sec, what, mine, theirs)
     except Exception as err:
         error_row(report, sec, what, "check", shapes.check_inputs, err, "100%", unavailable=True)
@@ -813,7 +815,9 @@ def section_decode_xsum(report: Report, sec: Section, shapes: Shapes, device: to
     goal = ">= 10x PEFT seq/s"
     what = f"ours beam_search, beam {beams}, {new} new tokens, lp {lp}"
     try:
-        ours = PrefixTuning(bart, length=shapes.xsum_prefix_len, mid_dim=shapes.mid_dim).to(device).eval()
+        # build_method picks the encoder-decoder prefix (encoder, decoder and cross-attention prefixes).
+        spec = {"type": "prefix", "length": shapes.xsum_prefix_len, "mid_dim": shapes.mid_dim}
+        ours = build_method(spec, bart).to(device).eval()
         ours.load_export(ours.export_state())
         ours_decode(ours, ids[:2], mask[:2], new=2, **common)  # warm-up
         most = max(shapes.xsum_ours_docs)

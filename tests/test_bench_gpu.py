@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 SECTIONS = ["train_packed", "train_b64", "decode_e2e", "decode_xsum"]
 # The encoder-decoder path (BART) is still being written; until it lands, the XSUM section may record
 # "not available" or fail its bare-backbone check. Everything else in that section must still run.
-PENDING = "decode_xsum"
+XSUM = "decode_xsum"
 
 pytest.importorskip("peft", reason="the baseline needs peft (the dev extra installs it)")
 
@@ -56,7 +56,7 @@ def test_every_section_ran(bench):
         assert section["elapsed_s"] > 0
 
 
-@pytest.mark.parametrize("name", [s for s in SECTIONS if s != PENDING])
+@pytest.mark.parametrize("name", SECTIONS)
 def test_equality_checks_pass(bench, name):
     checks = [r for r in _sections(bench)[name]["rows"] if r["kind"] == "check"]
     assert checks, f"{name} has no equality check"
@@ -69,8 +69,6 @@ def test_timed_rows_have_positive_numbers(bench, name):
     rows = [r for r in _sections(bench)[name]["rows"] if r["kind"] in ("baseline", "ours")]
     assert any(r["kind"] == "baseline" for r in rows) and any(r["kind"] == "ours" for r in rows)
     for row in rows:
-        if name == PENDING and row["kind"] == "ours" and (row["error"] or "").startswith("not available"):
-            continue
         assert row["error"] is None, row
         assert (row["step_ms"] or row["total_s"]) > 0 and row["throughput"] > 0, row
         assert row["peak_gib"] is None or row["peak_gib"] > 0, row  # None on CPU
@@ -83,9 +81,8 @@ def test_training_sections_check_ours_against_peft_and_packing(bench):
     assert any("PEFT" in w and "loss" in w for w in what) and any("packed" in w for w in what)
 
 
-@pytest.mark.xfail(reason="encoder-decoder beam search (BART) not landed yet", strict=False)
 def test_xsum_equality_check_passes(bench):
-    checks = [r for r in _sections(bench)[PENDING]["rows"] if r["kind"] == "check"]
+    checks = [r for r in _sections(bench)[XSUM]["rows"] if r["kind"] == "check"]
     assert checks and all(c["error"] is None and c["passed"] for c in checks), checks
 
 
