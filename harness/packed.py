@@ -89,8 +89,12 @@ def per_cell_loss(packed: PackedCells, batch: dict[str, torch.Tensor], cells: to
     and calling backward once gives every cell the gradient of its own separate run.
     """
     decoder = seq2seq.decoder_inputs(batch)  # empty for a decoder-only batch
-    logits = packed(batch["input_ids"], batch["attention_mask"], cells, **decoder).logits
-    row_sum, row_count = token_losses(logits, batch["labels"], shift=not decoder)
+    from harness.train import logits_to_keep
+
+    keep = {} if decoder else logits_to_keep(packed, batch["labels"])
+    logits = packed(batch["input_ids"], batch["attention_mask"], cells, **decoder, **keep).logits
+    labels = batch["labels"][:, batch["labels"].shape[1] - logits.shape[1] :]  # the kept positions' labels
+    row_sum, row_count = token_losses(logits, labels, shift=not decoder)
     loss_sum = row_sum.new_zeros(k).index_add(0, cells, row_sum)
     count = row_count.new_zeros(k).index_add(0, cells, row_count)
     return loss_sum / count

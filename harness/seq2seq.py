@@ -140,5 +140,8 @@ class Stepper:
 
     def step(self, tokens: torch.Tensor, reorder: torch.Tensor | None = None) -> torch.Tensor:
         if reorder is not None:
-            self.cache.reorder_cache(reorder)
+            # Only the decoder's own keys/values: beams move within their input's group, and every beam of an
+            # input holds the same cross-attention keys/values (one encoder pass, repeated), so reordering those
+            # (most of the cache for long sources) would copy them onto themselves.
+            self.cache.self_attention_cache.reorder_cache(reorder)
         return self._decode(tokens)

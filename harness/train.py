@@ -69,11 +69,24 @@ def batch_loss(method: Method, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Mean cross-entropy over target tokens (next-token prediction, labels shifted by one)."""
     if "decoder_input_ids" in batch:  # an encoder-decoder batch (harness.seq2seq)
         return seq2seq.batch_loss(method, batch)
-    logits = method(batch["input_ids"], batch["attention_mask"]).logits[:, :-1]
-    labels = batch["labels"][:, 1:]
+    keep = logits_to_keep(method, batch["labels"])
+    logits = method(batch["input_ids"], batch["attention_mask"], **keep).logits[:, :-1]
+    labels = batch["labels"][:, batch["labels"].shape[1] - logits.shape[1] :]
     return torch.nn.functional.cross_entropy(
         logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100
     )
+
+
+def logits_to_keep(method, labels: torch.Tensor) -> dict:
+    """`{"logits_to_keep": n}` when only the last n positions' logits are needed (from the one before the
+    batch's first target token on), else {}. The LM head is a large part of a step (1024 x 50,257 per token
+    for GPT-2 medium) and sources carry no loss; the kept logits are exactly those of the full computation."""
+    lead = getattr(method, "lead", method)  # a PackedCells: its cells share one structure
+    targets = (labels != -100).any(0)
+    if not lead.aligned_logits or not targets.any():
+        return {}
+    start = max(int(targets.int().argmax()) - 1, 0)
+    return {"logits_to_keep": labels.shape[1] - start} if start else {}
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:

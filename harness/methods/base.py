@@ -40,6 +40,9 @@ class Method(nn.Module):
     # Methods whose trained state reaches the frozen backbone only as per-row tensors (`row_state`) can train
     # many cells in one batch over one backbone (`harness.packed`).
     packable: ClassVar[bool] = False
+    # The backbone's logits at position t belong to input token t (forward passes **kwargs on): the loss may then
+    # ask for the logits of target positions only (`logits_to_keep`), skipping the LM head over the source.
+    aligned_logits: ClassVar[bool] = True
     # Methods that know encoder-decoder backbones (BART, T5); the others refuse them at construction.
     encoder_decoder: ClassVar[bool] = False
 

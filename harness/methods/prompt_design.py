@@ -38,6 +38,7 @@ class PromptDesign(Method):
     """Prompt design (GPT-3 few-shot): K training examples written before each input; no training."""
 
     name = "prompt-design"
+    aligned_logits = False  # forward maps the logits back from behind the demonstrations
     hparams = {
         "shots": HParam(0, "demonstrations K before each input (0: zero-shot)", _count, "an integer >= 0"),
         "seed": HParam(

@@ -37,6 +37,7 @@ class VirtualTokens(Method):
     """Base class: subclasses give `vectors()` ([P, d]) and, unless they prepend, `insert_at()`."""
 
     packable = True
+    aligned_logits = False  # forward maps the logits back from the slots the vectors shifted
 
     def __init__(self, backbone: PreTrainedModel, **hparams: Any) -> None:
         super().__init__(backbone, **hparams)

@@ -86,3 +86,19 @@ def test_cells_that_cannot_share_a_batch_are_refused():
         PackedCells([short, build_method(SPECS["prefix"], tiny("llama"))])
     with pytest.raises(ConfigError, match="cannot be packed"):
         PackedCells([build_method({"type": "finetune"}, tiny("llama"))])
+
+
+@pytest.mark.parametrize("spec", [SPECS["prefix"], {"type": "finetune"}, SPECS["prompt"]])
+def test_the_loss_over_target_logits_only_equals_the_full_computation(spec):
+    from harness.train import logits_to_keep
+
+    method = build_method(spec, tiny("llama")).train()
+    batch = training_batch()
+    full = method(batch["input_ids"], batch["attention_mask"]).logits[:, :-1]
+    want = torch.nn.functional.cross_entropy(
+        full.reshape(-1, full.shape[-1]), batch["labels"][:, 1:].reshape(-1), ignore_index=-100
+    )
+    keep = logits_to_keep(method, batch["labels"])
+    # Sources carry no loss: the LM head is skipped over them, except where the logits are re-mapped (prompt).
+    assert bool(keep) == (spec["type"] != "prompt")
+    torch.testing.assert_close(batch_loss(method, batch), want, rtol=1e-6, atol=1e-6)
