@@ -73,7 +73,8 @@ def standalone(hyps: list[str], refs: list[list[str]]) -> dict[str, float]:
     (tok_hyps, tok_refs), seconds["PTB"] = timed(lambda: ptb_tokenize_corpus(hyps, refs))
     for metric in (ROUGE_L(), CIDEr(), METEOR()):
         _, seconds[metric.name] = timed(
-            lambda m=metric: m.score_from_statistics(m.statistics_from_tokens(tok_hyps, tok_refs)))
+            lambda m=metric: m.score_from_statistics(m.statistics_from_tokens(tok_hyps, tok_refs))
+        )
 
     def meteor_start(table: Path | None) -> None:
         with MeteorProcess(table) as process:
@@ -86,17 +87,23 @@ def standalone(hyps: list[str], refs: list[list[str]]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path,
-                        default=Path(os.environ.get("HARNESS_DATA_DIR") or REPO.parent / "shared" / "data"))
-    parser.add_argument("--fresh-cache", action="store_true",
-                        help="use an empty cache, so the cold call also builds the cut paraphrase table")
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("HARNESS_DATA_DIR") or REPO.parent / "shared" / "data")
+    )
+    parser.add_argument(
+        "--fresh-cache",
+        action="store_true",
+        help="use an empty cache, so the cold call also builds the cut paraphrase table",
+    )
     args = parser.parse_args()
     if args.fresh_cache:
         os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="bench-cache-")
     golden = args.data_dir / "golden" / "e2e"
     hyps, refs = load_e2e(golden / "tgen" / "hyp.txt", golden / "refs.txt")
-    print(f"tgen: {len(hyps)} outputs, {sum(map(len, refs))} references; {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"tgen: {len(hyps)} outputs, {sum(map(len, refs))} references; {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
 
     cold_marks: dict[str, float] = {}
     ours, _ = timed(lambda: score_e2e(hyps, refs, timings=cold_marks))
@@ -115,8 +122,10 @@ def main() -> None:
     print("\nbaseline (pycocoevalcap + sacrebleu, sequential; no NIST):")
     for name, value in base_seconds.items():
         print(f"  {name:8s} {value:7.2f}")
-    print(f"\nspeed-up vs baseline: cold {base_seconds['total'] / cold_marks['total']:.1f}x, "
-          f"warm {base_seconds['total'] / warm_marks['total']:.1f}x")
+    print(
+        f"\nspeed-up vs baseline: cold {base_seconds['total'] / cold_marks['total']:.1f}x, "
+        f"warm {base_seconds['total'] / warm_marks['total']:.1f}x"
+    )
 
     print("\nvalues (ours | baseline):")
     for name, value in base_values.items():

@@ -65,20 +65,26 @@ def bench_xsum(folder: Path) -> None:
     refs = [[g] for g in gold]
     names = ("ROUGE-1", "ROUGE-2", "ROUGE-L")
     print(f"XSUM: {len(gold)} summaries per system; load average {os.getloadavg()[0]:.2f}")
-    print(f"  {'system':14s} {'ours s':>7s} {'rouge-score s':>14s}   {'R-1/R-2/R-L (x100)':24s} identical  "
-          "Perl ROUGE-1.5.5 (ours - Perl)")
+    print(
+        f"  {'system':14s} {'ours s':>7s} {'rouge-score s':>14s}   {'R-1/R-2/R-L (x100)':24s} identical  "
+        "Perl ROUGE-1.5.5 (ours - Perl)"
+    )
     for system in SYSTEMS:
         outputs = read_lines(folder / f"{system}-test-output.txt")
         ours, ours_s = timed(lambda outputs=outputs: score_xsum(outputs, refs))
-        per_segment, base_s = timed(lambda outputs=outputs: [direct.score(g, o) for g, o in zip(gold, outputs,
-                                                                                                strict=True)])
-        base = {n: float(np.mean([s[k].fmeasure for s in per_segment]))
-                for n, k in zip(names, ("rouge1", "rouge2", "rougeL"), strict=True)}
+        per_segment, base_s = timed(
+            lambda outputs=outputs: [direct.score(g, o) for g, o in zip(gold, outputs, strict=True)]
+        )
+        base = {
+            n: float(np.mean([s[k].fmeasure for s in per_segment]))
+            for n, k in zip(names, ("rouge1", "rouge2", "rougeL"), strict=True)
+        }
         same = all(ours[n] == base[n] for n in names)
         values = "/".join(f"{100 * ours[n]:.2f}" for n in names)
         perl = perl_fscores(folder / f"{system}-test-output.rouge")
-        versus = ("/".join(f"{perl[n]:.2f} ({100 * ours[n] - perl[n]:+.2f})" for n in names) if perl
-                  else "(no .rouge file)")
+        versus = (
+            "/".join(f"{perl[n]:.2f} ({100 * ours[n] - perl[n]:+.2f})" for n in names) if perl else "(no .rouge file)"
+        )
         print(f"  {system:14s} {ours_s:7.2f} {base_s:14.2f}   {values:24s} {str(same):9s}  {versus}")
         if system == "ptgen":
             np.random.seed(0)
@@ -86,9 +92,13 @@ def bench_xsum(folder: Path) -> None:
             for score in per_segment:
                 aggregator.add_scores(score)
             mid = {k: v.mid.fmeasure for k, v in aggregator.aggregate().items()}
-            print("    calculate_rouge's bootstrap mid (seed 0) - mean, x100: "
-                  + ", ".join(f"{k} {100 * (mid[k] - base[n]):+.4f}"
-                              for n, k in zip(names, ("rouge1", "rouge2", "rougeL"), strict=True)))
+            print(
+                "    calculate_rouge's bootstrap mid (seed 0) - mean, x100: "
+                + ", ".join(
+                    f"{k} {100 * (mid[k] - base[n]):+.4f}"
+                    for n, k in zip(names, ("rouge1", "rouge2", "rougeL"), strict=True)
+                )
+            )
 
 
 def random_bleurt(directory: Path, vocab: Path) -> Path:
@@ -97,8 +107,16 @@ def random_bleurt(directory: Path, vocab: Path) -> Path:
     import torch
     from transformers import BertConfig, BertModel
 
-    config = dict(vocab_size=30522, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
-                  intermediate_size=512, hidden_act="gelu_new", max_position_embeddings=512, type_vocab_size=2)
+    config = dict(
+        vocab_size=30522,
+        hidden_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=512,
+        hidden_act="gelu_new",
+        max_position_embeddings=512,
+        type_vocab_size=2,
+    )
     torch.manual_seed(0)
     state = {f"bleurt.{k}": v for k, v in BertModel(BertConfig(**config)).state_dict().items()}
     state["classifier.weight"], state["classifier.bias"] = torch.randn(1, 128) * 0.02, torch.tensor([0.15])
@@ -122,8 +140,10 @@ def bench_neural(data_dir: Path, model: str, num_layers: int, lines: int, device
     refs = [list(group) for group in zip(*streams, strict=True)]
     if lines:
         hyps, refs = hyps[:lines], refs[:lines]
-    print(f"\nDART BART-large: {len(hyps)} outputs, model {model} (layer {num_layers}); "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"\nDART BART-large: {len(hyps)} outputs, model {model} (layer {num_layers}); "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     rows = []
     mover = MoverScore(model, device=device)
     _, load_s = timed(lambda: mover.corpus_score(hyps[:2], [r[:1] for r in refs[:2]]))
@@ -137,10 +157,12 @@ def bench_neural(data_dir: Path, model: str, num_layers: int, lines: int, device
     # bert_score.score itself fails on DART's empty reference lines under transformers 5 (the repair in
     # metrics/bertscore.py); an empty reference scores 0 and never wins the max, so drop them here.
     nonempty = [[r for r in group if r] for group in refs]
-    (_, _, f1), direct_s = timed(lambda: bert_score.score(hyps, nonempty, model_type=model, num_layers=num_layers,
-                                                          device=device))
-    _, direct_load_s = timed(lambda: bert_score.score(hyps[:2], nonempty[:2], model_type=model,
-                                                      num_layers=num_layers, device=device))
+    (_, _, f1), direct_s = timed(
+        lambda: bert_score.score(hyps, nonempty, model_type=model, num_layers=num_layers, device=device)
+    )
+    _, direct_load_s = timed(
+        lambda: bert_score.score(hyps[:2], nonempty[:2], model_type=model, num_layers=num_layers, device=device)
+    )
     rows.append(("  bert_score.score, no empty refs", f1.mean().item(), direct_s, direct_load_s))
 
     vocab = Path(model) / "vocab.txt"  # a BERT WordPiece vocabulary for the random BLEURT
@@ -159,8 +181,9 @@ def bench_neural(data_dir: Path, model: str, num_layers: int, lines: int, device
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path,
-                        default=Path(os.environ.get("HARNESS_DATA_DIR") or REPO.parent / "shared" / "data"))
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("HARNESS_DATA_DIR") or REPO.parent / "shared" / "data")
+    )
     parser.add_argument("--model", help="encoder directory or hub name (default: the packaged MiniLM)")
     parser.add_argument("--num-layers", type=int, default=6, help="BERTScore layer (default 6: MiniLM's last)")
     parser.add_argument("--lines", type=int, default=500, help="DART outputs to score (0 = all 5,097)")

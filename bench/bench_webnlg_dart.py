@@ -50,11 +50,30 @@ def official_meteor(hyps: list[str], refs: list[list[str]], n_refs: int) -> floa
     with tempfile.TemporaryDirectory() as tmp:
         hyp, ref = Path(tmp, "hyp.txt"), Path(tmp, "refs.txt")
         hyp.write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
-        ref.write_text("".join(r + "\n" for group in refs for r in group + [""] * (n_refs - len(group))),
-                       encoding="utf-8")
-        done = subprocess.run([java_executable(), "-Xmx2G", *JVM_FLAGS, "-jar", str(coco_file(CMU_JAR)), str(hyp),
-                               str(ref), "-l", "en", "-norm", "-r", str(n_refs), "-a", str(coco_file(PARAPHRASES))],
-                              capture_output=True, text=True, check=True)
+        ref.write_text(
+            "".join(r + "\n" for group in refs for r in group + [""] * (n_refs - len(group))), encoding="utf-8"
+        )
+        done = subprocess.run(
+            [
+                java_executable(),
+                "-Xmx2G",
+                *JVM_FLAGS,
+                "-jar",
+                str(coco_file(CMU_JAR)),
+                str(hyp),
+                str(ref),
+                "-l",
+                "en",
+                "-norm",
+                "-r",
+                str(n_refs),
+                "-a",
+                str(coco_file(PARAPHRASES)),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     return float(done.stdout.split("Final score:")[1].split()[0])
 
 
@@ -72,8 +91,13 @@ def sacrebleu_bleu(hyps: list[str], refs: list[list[str]], lowercase: bool) -> f
     return sacrebleu.corpus_bleu(hyps, streams, tokenize="none", lowercase=lowercase).score / 100
 
 
-def report(title: str, marks: dict[str, float], alone: dict[str, float], base: dict[str, float],
-           values: dict[str, tuple[float, float | None, float | None]]) -> None:
+def report(
+    title: str,
+    marks: dict[str, float],
+    alone: dict[str, float],
+    base: dict[str, float],
+    values: dict[str, tuple[float, float | None, float | None]],
+) -> None:
     def cell(value: float | None, width: int) -> str:
         return f"{value:{width}.2f}" if value is not None else " " * (width - 1) + "-"
 
@@ -94,8 +118,9 @@ def report(title: str, marks: dict[str, float], alone: dict[str, float], base: d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path,
-                        default=Path(os.environ.get("HARNESS_DATA_DIR") or REPO.parent / "shared" / "data"))
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("HARNESS_DATA_DIR") or REPO.parent / "shared" / "data")
+    )
     parser.add_argument("--team", default="GKB_Unimelb", help="a WebNLG 2017 team with official scores")
     parser.add_argument("--sample", type=int, help="time everything on the first N lines only")
     parser.add_argument("--fresh-cache", action="store_true", help="empty cache: also build the cut tables")
@@ -115,25 +140,37 @@ def main() -> None:
 
     raw_lines = read_submission(raw.name)[:n]
     os.unlink(raw.name)
-    refs = [list(g) for g in zip(*[read_lines(challenge / "references" / f"gold-all-cat-reference{k}.lex")
-                                   for k in range(3)], strict=True)][:n]
+    refs = [
+        list(g)
+        for g in zip(
+            *[read_lines(challenge / "references" / f"gold-all-cat-reference{k}.lex") for k in range(3)], strict=True
+        )
+    ][:n]
     seen = read_seen_mask(golden / "test_split.tsv")[:n]
     marks: dict[str, float] = {}
     result, _ = timed(lambda: score_webnlg(raw_lines, refs, splits=SPLITS, seen=seen, timings=marks))
     hyps = preprocess_hypotheses(raw_lines)
     ter_refs = [[r for r in g if r] for g in refs]
-    alone = {"BLEU": timed(lambda: [MultiBLEU(lowercase=True).corpus_score(hyps, refs)])[1],
-             "METEOR": timed(lambda: METEORPlain(3).corpus_score(hyps, refs))[1],
-             "TER": timed(lambda: TER().corpus_score(hyps, ter_refs))[1]}
+    alone = {
+        "BLEU": timed(lambda: [MultiBLEU(lowercase=True).corpus_score(hyps, refs)])[1],
+        "METEOR": timed(lambda: METEORPlain(3).corpus_score(hyps, refs))[1],
+        "TER": timed(lambda: TER().corpus_score(hyps, ter_refs))[1],
+    }
     sacre_ter, base_ter = timed(lambda: sacrebleu_ter(hyps, ter_refs))
     sacre_bleu, base_bleu = timed(lambda: sacrebleu_bleu(hyps, refs, lowercase=True))
     meteor_value, base_meteor = timed(lambda: official_meteor(hyps, refs, 3))
     official = json.loads((golden / "official_all_systems.json").read_text()).get(args.team, {}).get("all", {})
-    report(f"WebNLG 2017, {args.team} ({len(hyps)} outputs; suite: preprocessing + all/seen/unseen)", marks, alone,
-           {"BLEU": base_bleu, "METEOR": base_meteor, "TER": base_ter},
-           {"BLEU": (result["all"]["BLEU"], official.get("BLEU", 0) / 100 if not n else None, sacre_bleu),
+    report(
+        f"WebNLG 2017, {args.team} ({len(hyps)} outputs; suite: preprocessing + all/seen/unseen)",
+        marks,
+        alone,
+        {"BLEU": base_bleu, "METEOR": base_meteor, "TER": base_ter},
+        {
+            "BLEU": (result["all"]["BLEU"], official.get("BLEU", 0) / 100 if not n else None, sacre_bleu),
             "METEOR": (result["all"]["METEOR"], None if n else official.get("METEOR"), meteor_value),
-            "TER": (result["all"]["TER"], None if n else official.get("TER"), sacre_ter)})
+            "TER": (result["all"]["TER"], None if n else official.get("TER"), sacre_ter),
+        },
+    )
 
     # --- DART -----------------------------------------------------------------------------------
     dart = args.data_dir / "golden" / "dart"
@@ -147,18 +184,26 @@ def main() -> None:
     marks = {}
     result, _ = timed(lambda: score_dart(hyps, refs, timings=marks))
     present = [[r for r in g if r] for g in refs]
-    alone = {"BLEU": timed(lambda: MultiBLEU().corpus_score(hyps, refs))[1],
-             "METEOR": timed(lambda: METEORPlain(8).corpus_score(hyps, present))[1],
-             "TER": timed(lambda: TER().corpus_score([h.strip() for h in hyps], present))[1]}
+    alone = {
+        "BLEU": timed(lambda: MultiBLEU().corpus_score(hyps, refs))[1],
+        "METEOR": timed(lambda: METEORPlain(8).corpus_score(hyps, present))[1],
+        "TER": timed(lambda: TER().corpus_score([h.strip() for h in hyps], present))[1],
+    }
     sacre_ter, base_ter = timed(lambda: sacrebleu_ter([h.strip() for h in hyps], present))
     sacre_bleu, base_bleu = timed(lambda: sacrebleu_bleu(hyps, refs, lowercase=False))
     meteor_value, base_meteor = timed(lambda: official_meteor(hyps, present, 8))
     official = json.loads((dart / "bart-large" / "official.json").read_text())["scores"]
-    report(f"DART, BART-large ({len(hyps)} outputs)", marks, alone,
-           {"BLEU": base_bleu, "METEOR": base_meteor, "TER": base_ter},
-           {"BLEU": (result["BLEU"], None if n else official["BLEU"] / 100, sacre_bleu),
+    report(
+        f"DART, BART-large ({len(hyps)} outputs)",
+        marks,
+        alone,
+        {"BLEU": base_bleu, "METEOR": base_meteor, "TER": base_ter},
+        {
+            "BLEU": (result["BLEU"], None if n else official["BLEU"] / 100, sacre_bleu),
             "METEOR": (result["METEOR"], None if n else official["METEOR"], meteor_value),
-            "TER": (result["TER"], None if n else official["TER"], sacre_ter)})
+            "TER": (result["TER"], None if n else official["TER"], sacre_ter),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gpu  # noqa: E402  (bench/gpu.py)
 
 from harness.generate import _left_pad  # noqa: E402
+from harness.methods import build_method  # noqa: E402
 from harness.methods.prefix import PrefixTuning  # noqa: E402
 from harness.packed import PackedCells  # noqa: E402
 
@@ -72,6 +73,24 @@ def main() -> int:
         gpu.ours_decode(ours, ids, mask, num_beams=shapes.e2e_beams, new=new, eos=eos)
 
     _profiled(f"decode {ids.shape[0]} inputs, beam {shapes.e2e_beams}, {new} new tokens", decode, device, args.rows)
+    del methods, packed, step  # free the training state; the GPT-2 weights stay (small next to BART's run)
+
+    bart = gpu.build_bart(shapes, device).eval()
+    spec = {"type": "prefix", "length": shapes.xsum_prefix_len, "mid_dim": shapes.mid_dim}
+    prefix = build_method(spec, bart).to(device).eval()
+    prefix.load_export(prefix.export_state())
+    prefix.to(torch.bfloat16)
+    docs = max(shapes.xsum_ours_docs) // 4
+    gen = torch.Generator().manual_seed(0)
+    src = torch.randint(3, bart.config.vocab_size - 1, (docs, shapes.xsum_source_len), generator=gen).to(device)
+    src_mask = torch.ones_like(src)
+
+    def decode_bart() -> None:
+        gpu.ours_decode(prefix, src, src_mask, num_beams=shapes.xsum_beams, new=new, eos=bart.config.eos_token_id)
+
+    _profiled(
+        f"BART decode {docs} documents, beam {shapes.xsum_beams}, {new} new tokens", decode_bart, device, args.rows
+    )
     return 0
 
 

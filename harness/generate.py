@@ -18,6 +18,7 @@ from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from harness import seq2seq
+from harness.decode_cache import grown
 from harness.methods import Method
 
 NEG = -1.0e9  # the "impossible" score transformers uses; kept identical so ties break the same way
@@ -46,10 +47,19 @@ def _left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.T
 
 
 class _Stepper:
-    """Holds the cache, mask and positions of a running batch and advances them one token at a time."""
+    """Holds the cache, mask and positions of a running batch and advances them one token at a time.
+
+    The prefill runs once per input; its cache, mask and positions are then repeated for `beams` rows per
+    input, in a cache with room for `room` new tokens (`harness.decode_cache`)."""
 
     def __init__(
-        self, method: Method, ids: torch.Tensor, mask: torch.Tensor, cells: torch.Tensor | None = None
+        self,
+        method: Method,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        cells: torch.Tensor | None = None,
+        beams: int = 1,
+        room: int | None = None,
     ) -> None:
         self.method = method
         # Packed cells (harness.packed): each row's own prefix/prompt goes into the prefill; the cache then
@@ -58,9 +68,13 @@ class _Stepper:
         # Only the last position's logits are needed: a [rows, T, vocab] tensor would dominate prefill memory.
         out = method.backbone(**inputs, use_cache=True, logits_to_keep=1)
         self.cache = out.past_key_values
-        self.mask = inputs["attention_mask"]
-        self.next_pos = inputs["position_ids"][:, -1] + 1
-        self.logits = out.logits[:, -1, :]
+        if room is not None:
+            self.cache = grown(self.cache, beams, room)
+        elif beams > 1:
+            self.cache.batch_repeat_interleave(beams)
+        self.mask = inputs["attention_mask"].repeat_interleave(beams, 0)
+        self.next_pos = inputs["position_ids"][:, -1].repeat_interleave(beams, 0) + 1
+        self.logits = out.logits[:, -1, :].repeat_interleave(beams, 0)
 
     def step(self, tokens: torch.Tensor, reorder: torch.Tensor | None = None) -> torch.Tensor:
         if reorder is not None:
@@ -79,14 +93,18 @@ class _Stepper:
 
 
 def _stepper(
-    method: Method, ids: torch.Tensor, mask: torch.Tensor, beams: int = 1, cells: torch.Tensor | None = None
+    method: Method,
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    beams: int = 1,
+    cells: torch.Tensor | None = None,
+    room: int | None = None,
 ) -> _Stepper | seq2seq.Stepper:
     """The running batch, each input repeated for `beams` beams (an encoder-decoder encodes each input once).
     `cells` (packed methods): the cell index of each input."""
     if seq2seq.is_encoder_decoder(method.backbone):
         return seq2seq.Stepper(method, ids, mask, beams, cells)
-    beam_cells = None if cells is None else cells.repeat_interleave(beams, 0)
-    return _Stepper(method, ids.repeat_interleave(beams, 0), mask.repeat_interleave(beams, 0), beam_cells)
+    return _Stepper(method, ids, mask, cells, beams, room)
 
 
 def _processed_log_probs(
@@ -124,7 +142,7 @@ def beam_search(
     """Best beam per input (new tokens only, final EOS dropped). Semantics of transformers' beam search
     with early_stopping=False. `cells` (packed methods): the cell index of each input row."""
     b, k = ids.shape[0], num_beams
-    stepper = _stepper(method, ids, mask, beams=k, cells=cells)
+    stepper = _stepper(method, ids, mask, beams=k, cells=cells, room=max_new_tokens)
     dev = ids.device
     run_seqs = torch.full((b, k, max_new_tokens), eos_id, dtype=torch.long, device=dev)
     run_scores = torch.zeros((b, k), device=dev)
@@ -185,7 +203,7 @@ def greedy_search(
     banned: torch.Tensor,
     cells: torch.Tensor | None = None,
 ) -> list[list[int]]:
-    stepper = _stepper(method, ids, mask, cells=cells)
+    stepper = _stepper(method, ids, mask, cells=cells, room=max_new_tokens)
     logits, outs = stepper.logits, [[] for _ in range(ids.shape[0])]
     finished = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
     for t in range(max_new_tokens):
