@@ -163,6 +163,7 @@ class CellRun:
     loss_sum: float = 0.0
     micro_in_step: int = 0
     packed_with: list[str] = field(default_factory=list)  # the other cells of its pack, for provenance
+    fused_activations: int = 0  # GPT-2 GELUs swapped for the fused kernel (GPU only), for provenance
 
     @property
     def cfg(self) -> dict:
@@ -301,6 +302,7 @@ def finish_run(run: CellRun, device: torch.device, done_file: str = DONE_FILE) -
         "exported_values": sum(t.numel() for t in run.method.export_state().values()),
         "seconds": round(time.time() - run.started, 2),
         "device": str(device),
+        "fused_activations": run.fused_activations,
     }
     from harness.provenance import collect
 
@@ -312,6 +314,15 @@ def finish_run(run: CellRun, device: torch.device, done_file: str = DONE_FILE) -
         provenance = collect(cell=cell_as_dict(run.cell), training=summary)
         atomic_write_json(state_dir / done_file, {"summary": summary, "provenance": provenance})
     return summary
+
+
+def _fast_kernels(model, device: torch.device) -> int:
+    """On a GPU, the fused GELU (harness.models.fuse_activations); on a CPU nothing changes."""
+    if device.type != "cuda":
+        return 0
+    from harness.models import fuse_activations
+
+    return fuse_activations(model)
 
 
 def _seeded_method(cell, backbone) -> Method:
@@ -328,8 +339,10 @@ def train_cell(cell, data_dir: Path, cell_dir: Path, on_step: Callable[[int, flo
     from harness.models import load_backbone  # heavy import, only when training
 
     model, tokenizer = load_backbone(cell.model_spec)
+    fused = _fast_kernels(model, device)
     method = _seeded_method(cell, model).to(device)
     run = start_run(cell, method, tokenizer, data_dir, cell_dir)
+    run.fused_activations = fused
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     bar = tqdm(total=run.total_steps, initial=run.step, desc=f"train {cell.id}", disable=None)
     for chunk, ends in run.micro_batches():
@@ -370,12 +383,14 @@ def train_pack(
 
     device = pick_device()
     model, tokenizer = load_backbone(cells[0].model_spec)
+    fused = _fast_kernels(model, device)
     runs = [
         start_run(cell, _seeded_method(cell, model).to(device), tokenizer, data_dir, cell_dir)
         for cell, data_dir, cell_dir in zip(cells, data_dirs, cell_dirs, strict=True)
     ]
     for run in runs:
         run.packed_with = [c.id for c in cells if c.id != run.cell.id]
+        run.fused_activations = fused
     packed = PackedCells([run.method for run in runs])
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     precision = runs[0].cfg["precision"]
