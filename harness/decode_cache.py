@@ -17,7 +17,12 @@ from transformers.cache_utils import DynamicLayer
 
 
 class GrowingLayer(DynamicLayer):
-    """One layer's keys and values in preallocated buffers [rows, heads, capacity, head_dim]."""
+    """One layer's keys and values in preallocated buffers [rows, heads, capacity, head_dim].
+
+    Beam reordering gathers whole buffers into a second pair and swaps them: a contiguous copy runs at memory
+    speed, while gathering into the filled part of a buffer in place is a strided copy several times slower
+    (bench/results/profile_h200_run3.txt).
+    """
 
     def __init__(self, keys: torch.Tensor, values: torch.Tensor, repeats: int, room: int) -> None:
         super().__init__()
@@ -26,6 +31,7 @@ class GrowingLayer(DynamicLayer):
         self.value_buffer = values.new_empty(rows * repeats, values.shape[1], length + room, values.shape[-1])
         self.key_buffer[:, :, :length] = keys.repeat_interleave(repeats, 0)
         self.value_buffer[:, :, :length] = values.repeat_interleave(repeats, 0)
+        self.spare: tuple[torch.Tensor, torch.Tensor] | None = None  # the second pair, made at the first reorder
         self.length = length
         self.dtype, self.device, self.is_initialized = keys.dtype, keys.device, True
         self._expose()
@@ -46,8 +52,14 @@ class GrowingLayer(DynamicLayer):
         return self.keys, self.values
 
     def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
-        self.key_buffer[:, :, : self.length] = self.keys.index_select(0, beam_idx.to(self.device))
-        self.value_buffer[:, :, : self.length] = self.values.index_select(0, beam_idx.to(self.device))
+        if self.spare is None:
+            self.spare = (torch.empty_like(self.key_buffer), torch.empty_like(self.value_buffer))
+        beam_idx = beam_idx.to(self.device)
+        keys, values = self.spare
+        torch.index_select(self.key_buffer, 0, beam_idx, out=keys)
+        torch.index_select(self.value_buffer, 0, beam_idx, out=values)
+        self.spare = (self.key_buffer, self.value_buffer)
+        self.key_buffer, self.value_buffer = keys, values
         self._expose()
 
 

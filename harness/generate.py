@@ -103,7 +103,7 @@ def _stepper(
     """The running batch, each input repeated for `beams` beams (an encoder-decoder encodes each input once).
     `cells` (packed methods): the cell index of each input."""
     if seq2seq.is_encoder_decoder(method.backbone):
-        return seq2seq.Stepper(method, ids, mask, beams, cells)
+        return seq2seq.Stepper(method, ids, mask, beams, cells, room)
     return _Stepper(method, ids, mask, cells, beams, room)
 
 

@@ -18,6 +18,7 @@ import torch
 from transformers import DynamicCache, EncoderDecoderCache, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.modeling_outputs import BaseModelOutput
 
+from harness.decode_cache import grown
 from harness.errors import ModelError
 
 if TYPE_CHECKING:
@@ -109,7 +110,13 @@ class Stepper:
     computed on the first step and re-used)."""
 
     def __init__(
-        self, method: Method, ids: torch.Tensor, mask: torch.Tensor, beams: int = 1, cells: torch.Tensor | None = None
+        self,
+        method: Method,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        beams: int = 1,
+        cells: torch.Tensor | None = None,
+        room: int | None = None,
     ) -> None:
         self.method = method
         # Packed cells: each input's own prefixes / prompt (harness.packed), before the rows are repeated per beam.
@@ -125,6 +132,8 @@ class Stepper:
         self.cache = cache
         start = ids.new_full((ids.shape[0] * beams,), decoder_start_id(method.backbone.config))
         self.logits = self._decode(start)
+        if room is not None:  # the decoder's own keys grow in place from here on (harness.decode_cache)
+            self.cache.self_attention_cache = grown(self.cache.self_attention_cache, 1, room)
 
     def _decode(self, tokens: torch.Tensor) -> torch.Tensor:
         # No decoder mask: the decoder has no padding, and without one it attends to everything in its cache.
