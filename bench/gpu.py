@@ -767,6 +767,39 @@ def section_decode_e2e(report: Report, sec: Section, shapes: Shapes, device: tor
         say(f"  goal: {row.total_s:.2f} s, met: {row.met}")
     except Exception as err:
         error_row(report, sec, what, "ours", n, err, goal)
+        return
+    if device.type == "cuda":
+        attention_backends(report, sec, lambda: run(size), n, base.throughput)
+
+
+def attention_backends(report: Report, sec: Section, run: Callable[[], Any], n: int, base: float) -> None:
+    """The same decode under each of PyTorch's attention kernels (the default picked cuDNN's flash kernel, made
+    for long queries; a decode step has one): information for choosing one, not a goal row."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    device = torch.device("cuda")
+    for backend in (SDPBackend.EFFICIENT_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.MATH):
+        what = f"  same, attention forced to {backend.name}"
+        try:
+            with sdpa_kernel(backend):
+                reset_peak(device)
+                _, seconds = wall_s(run, device)
+            report.add(
+                sec,
+                Row(
+                    what,
+                    "ours",
+                    batch=str(n),
+                    total_s=seconds,
+                    throughput=n / seconds,
+                    unit="seq/s",
+                    peak_gib=peak_gib(device),
+                    ratio=(n / seconds) / base,
+                ),
+            )
+        except Exception as err:  # a backend may refuse these shapes or masks: recorded, the run goes on
+            error_row(report, sec, what, "ours", n, err)
+        free_memory(device)
 
 
 def section_decode_xsum(report: Report, sec: Section, shapes: Shapes, device: torch.device) -> None:
