@@ -11,6 +11,8 @@ its cache is repeated for the beams while it is moved: the same values, a K-th o
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
@@ -74,3 +76,15 @@ def grown(cache: DynamicCache, repeats: int, room: int) -> DynamicCache:
     out = DynamicCache()
     out.layers = [GrowingLayer(layer.keys, layer.values, repeats, room) for layer in cache.layers]
     return out
+
+
+def step_attention(device: torch.device):
+    """The attention kernels for a one-token decoding step. On a GPU, PyTorch's memory-efficient kernel (with
+    the plain one as fallback): the default pick there, cuDNN's flash kernel, is built for long queries and
+    made a whole E2E-shaped decode 1.8x slower (3.74 s against 2.07 s, bench/results/gpu_bench_h200_run5.md).
+    On a CPU nothing changes."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])

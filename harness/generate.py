@@ -18,7 +18,7 @@ from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from harness import seq2seq
-from harness.decode_cache import grown
+from harness.decode_cache import grown, step_attention
 from harness.methods import Method
 
 NEG = -1.0e9  # the "impossible" score transformers uses; kept identical so ties break the same way
@@ -80,13 +80,14 @@ class _Stepper:
         if reorder is not None:
             self.cache.reorder_cache(reorder)
         self.mask = torch.cat([self.mask, self.mask.new_ones(self.mask.shape[0], 1)], dim=-1)
-        out = self.method.backbone(
-            input_ids=tokens[:, None],
-            attention_mask=self.mask,
-            position_ids=self.next_pos[:, None],
-            past_key_values=self.cache,
-            use_cache=True,
-        )
+        with step_attention(tokens.device):
+            out = self.method.backbone(
+                input_ids=tokens[:, None],
+                attention_mask=self.mask,
+                position_ids=self.next_pos[:, None],
+                past_key_values=self.cache,
+                use_cache=True,
+            )
         self.cache = out.past_key_values
         self.next_pos = self.next_pos + 1
         return out.logits[:, -1, :]

@@ -18,7 +18,7 @@ import torch
 from transformers import DynamicCache, EncoderDecoderCache, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.modeling_outputs import BaseModelOutput
 
-from harness.decode_cache import grown
+from harness.decode_cache import grown, step_attention
 from harness.errors import ModelError
 
 if TYPE_CHECKING:
@@ -137,13 +137,14 @@ class Stepper:
 
     def _decode(self, tokens: torch.Tensor) -> torch.Tensor:
         # No decoder mask: the decoder has no padding, and without one it attends to everything in its cache.
-        out = self.method.backbone(
-            encoder_outputs=self.encoder_outputs,
-            attention_mask=self.encoder_mask,
-            decoder_input_ids=tokens[:, None],
-            past_key_values=self.cache,
-            use_cache=True,
-        )
+        with step_attention(tokens.device):
+            out = self.method.backbone(
+                encoder_outputs=self.encoder_outputs,
+                attention_mask=self.encoder_mask,
+                decoder_input_ids=tokens[:, None],
+                past_key_values=self.cache,
+                use_cache=True,
+            )
         self.cache = out.past_key_values
         return out.logits[:, -1, :]
 
