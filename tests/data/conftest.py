@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,22 +11,16 @@ import pytest
 from harness.data import prepare
 
 REPO = Path(__file__).resolve().parents[2]
+if str(REPO / "tests") not in sys.path:  # core_conftest_helpers, when this folder runs alone
+    sys.path.insert(0, str(REPO / "tests"))
 
-
-def _shared_data_root() -> Path:
-    return Path(os.environ.get("HARNESS_DATA_DIR") or REPO.parent / "shared" / "data")
+from core_conftest_helpers import require_shared_data, shared_data_root  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def shared_root() -> Path:
     """The real data root; skipped locally when absent, but a failure in CI where it must be provided."""
-    root = _shared_data_root()
-    if not (root / "e2e" / "official").is_dir():
-        message = f"E2E data not found under {root}; set HARNESS_DATA_DIR to a folder holding e2e/official/."
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return root
+    return require_shared_data()
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +85,7 @@ def generation_root() -> Path:
 
 def _root_with(*names: str) -> Path:
     """The shared data root if it holds every folder in `names`; skip locally, fail in CI otherwise."""
-    root = _shared_data_root()
+    root = shared_data_root()
     missing = [name for name in names if not (root / name).is_dir()]
     if missing:
         message = f"{', '.join(missing)} not found under {root}; set HARNESS_DATA_DIR to the shared data folder."
