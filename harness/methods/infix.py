@@ -37,8 +37,6 @@ class InfixTuning(VirtualTokens):
     """INFIX-k (Li & Liang 2021): P trainable slots between the source and the target, at every layer."""
 
     name = "infix"
-    # Its per-layer offsets are applied by hooks on the one backbone: not (yet) per row, so not packable.
-    packable = False
     hparams = {
         "length": HParam(
             10, "number of infix slots P (paper: INFIX-1, INFIX-10, INFIX-20)", _positive_int, "an integer >= 1"
@@ -58,14 +56,8 @@ class InfixTuning(VirtualTokens):
         self.wte, self.control_trans = reparameterisation(p, d, self.hp["mid_dim"], kv_out, self.dtype)
         self.register_buffer("slot_ids", torch.arange(p), persistent=False)
         self.register_buffer("exported", None, persistent=False)  # projected offsets, set by load_export
-        self._pending: tuple[torch.Tensor, torch.Tensor] | None = None  # (slots, offsets) of the batch running
-        self.hooks = Hooks(backbone, self.name)
-        for i, block in enumerate(blocks(backbone)):
-            roles = projections(block)
-            for which, role in enumerate("kv"):
-                self.hooks.add(roles[role].module, self._offset_hook(2 * i + which, roles[role].columns))
-        # The offsets belong to one backbone call (a prefill or a training forward), never to the next steps.
-        self.hooks.add(backbone, self._done, always_call=True)
+        self.shared = _OffsetHooks.on(backbone)
+        self.hooks = self.shared.hooks
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [*self.tokens.parameters(), *self.wte.parameters(), *self.control_trans.parameters()]
@@ -80,6 +72,9 @@ class InfixTuning(VirtualTokens):
         flat = self.control_trans(self.wte(self.slot_ids))  # [P, L*2*kv*hd]
         return flat.view(self.length(), 2 * self.layers, self.kv_heads, self.head_dim).permute(1, 2, 0, 3)
 
+    def row_state(self) -> dict[str, torch.Tensor]:
+        return {"vectors": self.vectors(), "offsets": self.offsets()}
+
     def insert_at(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         is_sep = (input_ids == self.separator) & attention_mask.bool()
         if not is_sep.any(-1).all():
@@ -90,24 +85,7 @@ class InfixTuning(VirtualTokens):
         return is_sep.long().argmax(-1) + 1  # right after the first separator of each row
 
     def _inserted(self, slots: torch.Tensor, rows: dict[str, torch.Tensor] | None) -> None:
-        self._pending = (slots, self.offsets())
-
-    def _done(self, module, args, output) -> None:
-        self._pending = None
-
-    def _offset_hook(self, index: int, columns: slice):
-        def apply(module, args, output):
-            if self._pending is None:
-                return None
-            slots, offsets = self._pending
-            own = offsets[index].permute(1, 0, 2).reshape(self.length(), -1).to(output.dtype)  # [P, kv*hd]
-            b, t, width = output.shape[0], output.shape[1], own.shape[-1]
-            delta = output.new_zeros(b, t, width).scatter(
-                1, slots[..., None].expand(-1, -1, width), own[None].expand(b, -1, -1)
-            )
-            return add_to_columns(output, columns, delta)
-
-        return apply
+        self.shared.pending = (slots, self._rows(rows, "offsets", slots.shape[0]))
 
     def export_state(self) -> dict[str, torch.Tensor]:
         with torch.no_grad():
@@ -120,3 +98,45 @@ class InfixTuning(VirtualTokens):
         with torch.no_grad():
             self.tokens.weight.copy_(state["embeddings"])
         self.exported = state["kv"].to(device=self.slot_ids.device, dtype=self.dtype)
+
+
+class _OffsetHooks:
+    """The forward hooks that add infix offsets to the keys and values of the slots, one set per backbone and
+    shared by every infix method on it (packed cells: each row brings its own cell's offsets)."""
+
+    ATTRIBUTE = "_harness_infix_hooks"
+
+    @classmethod
+    def on(cls, backbone: PreTrainedModel) -> _OffsetHooks:
+        hooks = backbone.__dict__.get(cls.ATTRIBUTE)
+        if hooks is None or not hooks.hooks.handles:  # none yet, or removed (tests reuse backbones)
+            hooks = cls(backbone)
+            backbone.__dict__[cls.ATTRIBUTE] = hooks
+        return hooks
+
+    def __init__(self, backbone: PreTrainedModel) -> None:
+        # (slots [B, P], offsets [B, 2L, kv, P, hd]) of the backbone call about to run, set by model_inputs.
+        self.pending: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.hooks = Hooks(backbone, InfixTuning.name)
+        for i, block in enumerate(blocks(backbone)):
+            roles = projections(block)
+            for which, role in enumerate("kv"):
+                self.hooks.add(roles[role].module, self._offset_hook(2 * i + which, roles[role].columns))
+        # The offsets belong to one backbone call (a prefill or a training forward), never to the next steps.
+        self.hooks.add(backbone, self._done, always_call=True)
+
+    def _done(self, module, args, output) -> None:
+        self.pending = None
+
+    def _offset_hook(self, index: int, columns: slice):
+        def apply(module, args, output):
+            if self.pending is None:
+                return None
+            slots, offsets = self.pending
+            b, t, p = output.shape[0], output.shape[1], slots.shape[1]
+            own = offsets[:, index].permute(0, 2, 1, 3).reshape(b, p, -1).to(output.dtype)  # [B, P, kv*hd]
+            width = own.shape[-1]
+            delta = output.new_zeros(b, t, width).scatter(1, slots[..., None].expand(-1, -1, width), own)
+            return add_to_columns(output, columns, delta)
+
+        return apply

@@ -15,6 +15,7 @@ SPECS = {
     "prefix": {"type": "prefix", "length": 3, "mid_dim": 16},
     "prompt": {"type": "prompt", "length": 4, "init": "uniform"},
     "emb": {"type": "emb", "length": 3, "mid_dim": 16},
+    "infix": {"type": "infix", "length": 2, "mid_dim": 16},
 }
 
 

@@ -37,7 +37,12 @@ def _assert_same_run(packed_dir, alone_dir):
 
 @pytest.mark.parametrize(
     "spec,kind",
-    [(PREFIX, "llama"), (PREFIX, "gpt2"), ({"type": "prompt", "length": 4, "init": "vocab"}, "llama")],
+    [
+        (PREFIX, "llama"),
+        (PREFIX, "gpt2"),
+        ({"type": "prompt", "length": 4, "init": "vocab"}, "llama"),
+        ({"type": "infix", "length": 2, "mid_dim": 16}, "llama"),
+    ],
 )
 def test_a_pack_equals_separate_runs(spec, kind, data_dir, tmp_path):
     # Cells differ in seed, learning rate, batch size, accumulation and length of training, as a grid's do.
@@ -57,7 +62,7 @@ def test_a_pack_equals_separate_runs(spec, kind, data_dir, tmp_path):
         _assert_same_run(packed, alone)
         assert (packed / STATE_DIR / DONE_FILE).exists() and (packed / "provenance.json").exists()
     # Different seeds really trained different cells.
-    key = "prefix" if spec is PREFIX else "prompt"
+    key = {"prefix": "prefix", "prompt": "prompt", "infix": "kv"}[spec["type"]]
     assert not torch.allclose(_export(packed_dirs[0])[key], _export(packed_dirs[1])[key])
 
 
