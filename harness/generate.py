@@ -322,13 +322,12 @@ def _write_generations(cell_dir: Path, lines: list[str], file_name: str = "gener
 def generate_cell(cell, data_dir: Path, cell_dir: Path) -> Path:
     """Decode the test set of a trained cell into `generations.txt` (one line per test input, in order)."""
     from harness.io import read_jsonl
-    from harness.models import fuse_activations, load_backbone
+    from harness.models import fast_kernels, load_backbone
     from harness.train import pick_device
 
     device = pick_device()
     model, tokenizer = load_backbone(cell.model_spec)
-    if device.type == "cuda":
-        fuse_activations(model)
+    fast_kernels(model, device)
     method = _load_trained(cell, cell_dir, model).to(device=device, dtype=_decode_dtype(device, cell.decode))
     sources = [row["source"] for row in read_jsonl(data_dir / "test.jsonl")]
     return _write_generations(cell_dir, decode(method, tokenizer, sources, cell.decode, progress=True))
@@ -343,7 +342,7 @@ def generate_pack(
     `generations.txt`, the same lines `generate_cell` writes for it.
     """
     from harness.io import read_jsonl
-    from harness.models import fuse_activations, load_backbone
+    from harness.models import fast_kernels, load_backbone
     from harness.packed import PackedCells
     from harness.train import pick_device
 
@@ -351,8 +350,7 @@ def generate_pack(
         raise ValueError("cells decoded together must share their decode settings")
     device = pick_device()
     model, tokenizer = load_backbone(cells[0].model_spec)
-    if device.type == "cuda":
-        fuse_activations(model)
+    fast_kernels(model, device)
     packed = PackedCells([_load_trained(c, d, model) for c, d in zip(cells, cell_dirs, strict=True)])
     packed.to(device=device, dtype=_decode_dtype(device, cells[0].decode))
     sources, owner = [], []

@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from harness import seq2seq
 from harness.errors import ConfigError
+from harness.loss import per_cell_loss, token_losses  # noqa: F401  (the packed loss; re-exported for callers)
 from harness.methods import Method
 
 
@@ -67,34 +67,3 @@ class PackedCells(nn.Module):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, cells: torch.Tensor, **kwargs: Any
     ) -> Any:
         return self.lead(input_ids, attention_mask, rows=self.rows(cells), **kwargs)
-
-
-def token_losses(
-    logits: torch.Tensor, labels: torch.Tensor, shift: bool = True
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(summed cross-entropy per row, number of target tokens per row). `shift`: next-token prediction (logits
-    at t predict labels[t + 1]); an encoder-decoder's decoder logits at t predict labels[t]."""
-    if shift:
-        logits, labels = logits[:, :-1], labels[:, 1:]
-    losses = nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100, reduction="none"
-    ).view(labels.shape)
-    return losses.sum(-1), (labels != -100).sum(-1)
-
-
-def per_cell_loss(packed: PackedCells, batch: dict[str, torch.Tensor], cells: torch.Tensor, k: int) -> torch.Tensor:
-    """Mean target-token cross-entropy of each cell's rows: [K] (NaN for a cell with no rows in the batch).
-
-    Each entry is what `harness.train.batch_loss` gives for that cell's rows alone, so summing the entries
-    and calling backward once gives every cell the gradient of its own separate run.
-    """
-    decoder = seq2seq.decoder_inputs(batch)  # empty for a decoder-only batch
-    from harness.train import logits_to_keep
-
-    keep = {} if decoder else logits_to_keep(packed, batch["labels"])
-    logits = packed(batch["input_ids"], batch["attention_mask"], cells, **decoder, **keep).logits
-    labels = batch["labels"][:, batch["labels"].shape[1] - logits.shape[1] :]  # the kept positions' labels
-    row_sum, row_count = token_losses(logits, labels, shift=not decoder)
-    loss_sum = row_sum.new_zeros(k).index_add(0, cells, row_sum)
-    count = row_count.new_zeros(k).index_add(0, cells, row_count)
-    return loss_sum / count

@@ -95,14 +95,6 @@ def decoder_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {key: batch[key] for key in DECODER_KEYS if key in batch}
 
 
-def batch_loss(method: Method, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean cross-entropy over target tokens (decoder logits at t predict labels[t])."""
-    logits = method(batch["input_ids"], batch["attention_mask"], **decoder_inputs(batch)).logits
-    return torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]).float(), batch["labels"].reshape(-1), ignore_index=-100
-    )
-
-
 class Stepper:
     """The encoder-decoder sibling of `harness.generate._Stepper`: the encoder runs once per input, its outputs
     (and the method's decoder cache) are repeated for each beam, as `generate()` does; then the decoder advances

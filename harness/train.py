@@ -28,6 +28,7 @@ from harness import seq2seq
 from harness.errors import TrainingError
 from harness.generate import prompt_ids
 from harness.io import atomic_write_json, read_jsonl
+from harness.loss import batch_loss
 from harness.methods import Method, build_method
 
 STATE_DIR = "state"
@@ -63,30 +64,6 @@ def collate(examples: list[tuple[list[int], list[int]]], pad_id: int) -> dict[st
         batch["attention_mask"][i, : len(ids)] = 1
         batch["labels"][i, : len(labels)] = torch.tensor(labels)
     return batch
-
-
-def batch_loss(method: Method, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean cross-entropy over target tokens (next-token prediction, labels shifted by one)."""
-    if "decoder_input_ids" in batch:  # an encoder-decoder batch (harness.seq2seq)
-        return seq2seq.batch_loss(method, batch)
-    keep = logits_to_keep(method, batch["labels"])
-    logits = method(batch["input_ids"], batch["attention_mask"], **keep).logits[:, :-1]
-    labels = batch["labels"][:, batch["labels"].shape[1] - logits.shape[1] :]
-    return torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100
-    )
-
-
-def logits_to_keep(method, labels: torch.Tensor) -> dict:
-    """`{"logits_to_keep": n}` when only the last n positions' logits are needed (from the one before the
-    batch's first target token on), else {}. The LM head is a large part of a step (1024 x 50,257 per token
-    for GPT-2 medium) and sources carry no loss; the kept logits are exactly those of the full computation."""
-    lead = getattr(method, "lead", method)  # a PackedCells: its cells share one structure
-    targets = (labels != -100).any(0)
-    if not lead.aligned_logits or not targets.any():
-        return {}
-    start = max(int(targets.int().argmax()) - 1, 0)
-    return {"logits_to_keep": labels.shape[1] - start} if start else {}
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -227,18 +204,33 @@ class CellRun:
         return mean_loss
 
 
-def start_run(cell, method: Method, tokenizer: PreTrainedTokenizerBase, data_dir: Path, cell_dir: Path) -> CellRun:
-    """Encode a cell's training data, build its optimizer and schedule, and resume from its checkpoint."""
+def start_run(
+    cell,
+    method: Method,
+    tokenizer: PreTrainedTokenizerBase,
+    data_dir: Path,
+    cell_dir: Path,
+    encoded: dict | None = None,
+) -> CellRun:
+    """Encode a cell's training data, build its optimizer and schedule, and resume from its checkpoint.
+
+    `encoded` (a pack's): data already read and encoded for earlier cells, by (data folder, max_length), so
+    the seeds of a pack that share a data variant tokenise it once.
+    """
     cfg = cell.train
     cell_dir.mkdir(parents=True, exist_ok=True)
-    rows = read_jsonl(data_dir / "train.jsonl")
-    if not rows:
-        raise TrainingError(f"{data_dir / 'train.jsonl'} has no rows; re-run the prepare step for this dataset")
     encode, collate_rows = encode_example, collate
     if seq2seq.is_encoder_decoder(method.backbone):  # source -> encoder, target -> decoder
         start = seq2seq.decoder_start_id(method.backbone.config)
         encode, collate_rows = seq2seq.encode_example, partial(seq2seq.collate, decoder_start=start)
-    examples = [encode(tokenizer, r["source"], r["target"], cfg["max_length"]) for r in rows]
+    encoded = {} if encoded is None else encoded
+    key = (str(data_dir), cfg["max_length"])
+    if key not in encoded:
+        rows = read_jsonl(data_dir / "train.jsonl")
+        if not rows:
+            raise TrainingError(f"{data_dir / 'train.jsonl'} has no rows; re-run the prepare step for this dataset")
+        encoded[key] = (rows, [encode(tokenizer, r["source"], r["target"], cfg["max_length"]) for r in rows])
+    rows, examples = encoded[key]
     cut = sum(all(label == -100 for label in labels) for _, labels in examples)
     if cut:
         raise TrainingError(
@@ -316,15 +308,6 @@ def finish_run(run: CellRun, device: torch.device, done_file: str = DONE_FILE) -
     return summary
 
 
-def _fast_kernels(model, device: torch.device) -> int:
-    """On a GPU, the fused GELU (harness.models.fuse_activations); on a CPU nothing changes."""
-    if device.type != "cuda":
-        return 0
-    from harness.models import fuse_activations
-
-    return fuse_activations(model)
-
-
 def _seeded_method(cell, backbone) -> Method:
     # Seeded right before the method is built: its initial state depends on the cell's seed alone, not on what
     # was loaded or built before it (so a cell built inside a pack starts where its own run starts).
@@ -336,10 +319,10 @@ def _seeded_method(cell, backbone) -> Method:
 def train_cell(cell, data_dir: Path, cell_dir: Path, on_step: Callable[[int, float], None] | None = None) -> dict:
     """Train one cell; write its trainable state, a JSONL log and provenance into `cell_dir`."""
     device = pick_device()
-    from harness.models import load_backbone  # heavy import, only when training
+    from harness.models import fast_kernels, load_backbone  # heavy import, only when training
 
     model, tokenizer = load_backbone(cell.model_spec)
-    fused = _fast_kernels(model, device)
+    fused = fast_kernels(model, device)
     method = _seeded_method(cell, model).to(device)
     run = start_run(cell, method, tokenizer, data_dir, cell_dir)
     run.fused_activations = fused
@@ -378,14 +361,16 @@ def train_pack(
     own optimizer and schedule, logs and checkpoints as `train_cell` does. A cell whose loss diverges drops
     out with its error; the others go on. Returns each cell's summary or error, in order.
     """
-    from harness.models import load_backbone
-    from harness.packed import PackedCells, per_cell_loss
+    from harness.loss import per_cell_loss
+    from harness.models import fast_kernels, load_backbone
+    from harness.packed import PackedCells
 
     device = pick_device()
     model, tokenizer = load_backbone(cells[0].model_spec)
-    fused = _fast_kernels(model, device)
+    fused = fast_kernels(model, device)
+    encoded: dict = {}
     runs = [
-        start_run(cell, _seeded_method(cell, model).to(device), tokenizer, data_dir, cell_dir)
+        start_run(cell, _seeded_method(cell, model).to(device), tokenizer, data_dir, cell_dir, encoded)
         for cell, data_dir, cell_dir in zip(cells, data_dirs, cell_dirs, strict=True)
     ]
     for run in runs:

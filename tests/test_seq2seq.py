@@ -12,6 +12,7 @@ from transformers import AutoModelForSeq2SeqLM
 from harness import seq2seq
 from harness.generate import beam_search, decode, generate_cell, greedy_search
 from harness.io import read_jsonl
+from harness.loss import batch_loss
 from harness.methods import build_method
 from harness.models import TINY_CLASSES, TINY_CONFIGS, load_backbone
 from harness.train import STATE_DIR
@@ -136,7 +137,7 @@ def test_a_training_batch_feeds_the_labels_shifted_right_to_the_decoder():
     assert torch.equal(shifted[real.bool()], batch["decoder_input_ids"][real.bool()])
     with torch.no_grad():
         own = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
-        ours = seq2seq.batch_loss(build_method({"type": "finetune"}, model).eval(), batch)
+        ours = batch_loss(build_method({"type": "finetune"}, model).eval(), batch)
     torch.testing.assert_close(ours, own)
 
 

@@ -91,7 +91,7 @@ def test_cells_that_cannot_share_a_batch_are_refused():
 
 @pytest.mark.parametrize("spec", [SPECS["prefix"], {"type": "finetune"}, SPECS["prompt"]])
 def test_the_loss_over_target_logits_only_equals_the_full_computation(spec):
-    from harness.train import logits_to_keep
+    from harness.loss import logits_to_keep
 
     method = build_method(spec, tiny("llama")).train()
     batch = training_batch()
